@@ -1,0 +1,100 @@
+import { z } from 'zod';
+
+/**
+ * Server configuration, read from environment variables and validated once at start-up.
+ * Every runtime (Node, Workers) goes through loadConfig so that a typo fails loudly with
+ * the variable's name instead of surfacing later as odd behaviour.
+ */
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const apiKeys = z
+  .string()
+  .transform((s) => s.split(',').map((k) => k.trim()).filter((k) => k.length > 0));
+
+const ConfigSchema = z.object({
+  PORT: int(0, 65535).default(8787),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  CIR_DATA_DIR: z.string().min(1).default('./data'),
+  /** Comma-separated bearer keys; when empty, the API is open. */
+  CIR_API_KEYS: apiKeys.default([]),
+  CIR_MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(2 * 1024 * 1024),
+  CIR_MAX_CODE_BYTES: int(16, 16 * 1024 * 1024).default(256 * 1024),
+  CIR_EXEC_CONCURRENCY: int(1, 1024).optional(),
+  CIR_EXEC_QUEUE_LIMIT: int(0, 100_000).default(256),
+  CIR_EXEC_TIMEOUT_MS: int(1, 600_000).default(5_000),
+  CIR_EXEC_MAX_TIMEOUT_MS: int(1, 600_000).default(30_000),
+  CIR_EXEC_MEMORY_MB: int(8, 65_536).default(256),
+  CIR_EXEC_MAX_MEMORY_MB: int(8, 65_536).default(1024),
+  CIR_EXEC_OUTPUT_BYTES: int(64, 64 * 1024 * 1024).default(64 * 1024),
+  CIR_EXEC_MAX_OUTPUT_BYTES: int(64, 64 * 1024 * 1024).default(1024 * 1024),
+  /** Python executor: auto (bwrap when the host has it), bwrap, remote (CIR_SANDBOX_URL), or off. */
+  CIR_PYTHON_EXECUTOR: z.enum(['auto', 'bwrap', 'remote', 'off']).default('auto'),
+  /** Interpreter run inside the Python sandbox (Debian's, which has python3-sympy/numpy). */
+  CIR_PYTHON_BIN: z.string().min(1).default('/usr/bin/python3'),
+  /** Base URL of a SandboxFusion-compatible server (its POST /run_code). */
+  CIR_SANDBOX_URL: z.string().url().optional(),
+  CIR_SANDBOX_API_KEY: z.string().optional(),
+  CIR_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads the configuration from `env`; empty strings count as unset. Throws ConfigError listing every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const known = Object.keys(ConfigSchema.shape);
+  const input: Record<string, string> = {};
+  for (const key of known) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = ConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const key = String(issue.path[0] ?? '');
+        // Echo the offending value, except for secrets.
+        const shown = /KEY/.test(key) ? '(hidden)' : JSON.stringify(input[key]);
+        return `${key}=${shown}: ${issue.message}`;
+      }),
+    );
+  }
+  const config = parsed.data;
+  const pairs: [string, number, string, number][] = [
+    ['CIR_EXEC_TIMEOUT_MS', config.CIR_EXEC_TIMEOUT_MS, 'CIR_EXEC_MAX_TIMEOUT_MS', config.CIR_EXEC_MAX_TIMEOUT_MS],
+    ['CIR_EXEC_MEMORY_MB', config.CIR_EXEC_MEMORY_MB, 'CIR_EXEC_MAX_MEMORY_MB', config.CIR_EXEC_MAX_MEMORY_MB],
+    ['CIR_EXEC_OUTPUT_BYTES', config.CIR_EXEC_OUTPUT_BYTES, 'CIR_EXEC_MAX_OUTPUT_BYTES', config.CIR_EXEC_MAX_OUTPUT_BYTES],
+  ];
+  const conflicts = pairs
+    .filter(([, def, , max]) => def > max)
+    .map(([defKey, def, maxKey, max]) => `${defKey}=${def} exceeds ${maxKey}=${max}`);
+  if (config.CIR_PYTHON_EXECUTOR === 'remote' && !config.CIR_SANDBOX_URL) {
+    conflicts.push('CIR_PYTHON_EXECUTOR=remote needs CIR_SANDBOX_URL');
+  }
+  if (conflicts.length > 0) throw new ConfigError(conflicts);
+  return config;
+}
+
+/** Limits the sandbox applies to each request: defaults, and the maxima a request may ask for. */
+export interface ExecLimits {
+  maxCodeBytes: number;
+  timeoutMs: { default: number; max: number };
+  memoryMb: { default: number; max: number };
+  outputBytes: { default: number; max: number };
+}
+
+export function execLimits(config: Config): ExecLimits {
+  return {
+    maxCodeBytes: config.CIR_MAX_CODE_BYTES,
+    timeoutMs: { default: config.CIR_EXEC_TIMEOUT_MS, max: config.CIR_EXEC_MAX_TIMEOUT_MS },
+    memoryMb: { default: config.CIR_EXEC_MEMORY_MB, max: config.CIR_EXEC_MAX_MEMORY_MB },
+    outputBytes: { default: config.CIR_EXEC_OUTPUT_BYTES, max: config.CIR_EXEC_MAX_OUTPUT_BYTES },
+  };
+}

@@ -1,0 +1,100 @@
+import { ApiError } from '../errors.ts';
+import type { ExecLimits } from '../config.ts';
+import { Limiter } from './limiter.ts';
+import { LANGUAGES, type ExecRequest, type ExecResult, type Executor, type Language } from './types.ts';
+
+export type { ExecRequest, ExecResult, Executor, Language } from './types.ts';
+
+/** What a caller may leave out: limits fall back to the server's defaults. */
+export interface ExecInput {
+  language: Language;
+  code: string;
+  timeoutMs?: number;
+  memoryMb?: number;
+  stdin?: string;
+  maxOutputBytes?: number;
+}
+
+export interface SandboxOptions {
+  executors: Executor[];
+  limits: ExecLimits;
+  /** Concurrent executions per executor (default: the executor's own hint, else 4). */
+  concurrency?: number;
+  /** Executions allowed to wait per executor before requests get 503. */
+  queueLimit: number;
+  /** Shown instead of a plain "unsupported" when a language has no executor (e.g. why python is off). */
+  unavailableReasons?: Partial<Record<Language, string>>;
+}
+
+/**
+ * The sandbox front: routes a request to the executor for its language, resolves and checks
+ * limits, and bounds concurrency. Routes and the reasoning loop use this, never an executor directly.
+ */
+export class Sandbox {
+  private readonly byLanguage = new Map<Language, { executor: Executor; limiter: Limiter }>();
+
+  constructor(private readonly options: SandboxOptions) {
+    for (const executor of options.executors) {
+      const limiter = new Limiter(options.concurrency ?? executor.concurrency ?? 4, options.queueLimit);
+      for (const language of executor.languages) {
+        if (!this.byLanguage.has(language)) this.byLanguage.set(language, { executor, limiter });
+      }
+    }
+  }
+
+  get limits(): ExecLimits {
+    return this.options.limits;
+  }
+
+  /** Language → executor name, or null with the reason it is unavailable. */
+  describe(): Record<Language, { executor: string | null; reason?: string }> {
+    const out = {} as Record<Language, { executor: string | null; reason?: string }>;
+    for (const language of LANGUAGES) {
+      const entry = this.byLanguage.get(language);
+      out[language] = entry
+        ? { executor: entry.executor.name }
+        : { executor: null, reason: this.options.unavailableReasons?.[language] ?? 'no executor configured' };
+    }
+    return out;
+  }
+
+  /** Applies defaults and rejects out-of-range limits with a 400 naming the field. */
+  resolve(input: ExecInput): ExecRequest {
+    const { limits } = this.options;
+    const codeBytes = new TextEncoder().encode(input.code).length;
+    if (codeBytes > limits.maxCodeBytes) {
+      throw new ApiError(413, 'payload_too_large', `code is ${codeBytes} bytes; the limit is ${limits.maxCodeBytes}`);
+    }
+    return {
+      language: input.language,
+      code: input.code,
+      timeoutMs: within('timeout_ms', input.timeoutMs, 1, limits.timeoutMs),
+      memoryMb: within('memory_mb', input.memoryMb, 8, limits.memoryMb),
+      maxOutputBytes: within('max_output_bytes', input.maxOutputBytes, 64, limits.outputBytes),
+      stdin: input.stdin ?? '',
+    };
+  }
+
+  async execute(input: ExecInput, signal?: AbortSignal): Promise<ExecResult> {
+    const entry = this.byLanguage.get(input.language);
+    if (!entry) {
+      const reason = this.options.unavailableReasons?.[input.language] ?? 'no executor is configured for it';
+      throw new ApiError(501, 'unsupported', `language "${input.language}" is not available on this server: ${reason}`);
+    }
+    const request = this.resolve(input);
+    return entry.limiter.run(() => entry.executor.execute(request, signal), signal);
+  }
+
+  async dispose(): Promise<void> {
+    const executors = new Set([...this.byLanguage.values()].map((e) => e.executor));
+    await Promise.all([...executors].map((e) => e.dispose()));
+  }
+}
+
+function within(field: string, value: number | undefined, min: number, range: { default: number; max: number }): number {
+  if (value === undefined) return range.default;
+  if (!Number.isFinite(value) || value < min || value > range.max) {
+    throw new ApiError(400, 'invalid_request', `${field} must be between ${min} and ${range.max} (got ${value})`);
+  }
+  return Math.floor(value);
+}
