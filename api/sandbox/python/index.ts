@@ -1,0 +1,150 @@
+import { readFileSync } from 'node:fs';
+import { OutputCollector } from '../output.ts';
+import type { ExecRequest, ExecResult, Executor } from '../types.ts';
+import { bwrapArgs } from './bwrap.ts';
+import { PythonUnavailableError, resolveOptions, type PythonExecutorOptions, type ResolvedOptions } from './options.ts';
+import { ZygotePool } from './pool.ts';
+import type { DoneInfo, ZygoteRequest } from './protocol.ts';
+import { classify, type StopReason } from './result.ts';
+import { Zygote, type SandboxCommand } from './zygote.ts';
+
+export { PYTHON_DEFAULTS, PythonUnavailableError, type PythonExecutorOptions } from './options.ts';
+
+export const PYTHON_EXECUTOR_NAME = 'python-bwrap';
+
+const zygoteSource = readFileSync(new URL('./zygote.py', import.meta.url), 'utf8');
+
+function sandboxCommand(options: ResolvedOptions): SandboxCommand {
+  return { bwrapBin: options.bwrapBin, args: bwrapArgs(options, zygoteSource), user: options.sandboxUser };
+}
+
+function zygoteRequest(req: ExecRequest, options: ResolvedOptions): ZygoteRequest {
+  return {
+    code: req.code,
+    stdin: req.stdin,
+    limits: {
+      timeoutMs: req.timeoutMs,
+      memoryMb: req.memoryMb,
+      maxProcesses: options.maxProcesses,
+      maxOpenFiles: options.maxOpenFiles,
+    },
+  };
+}
+
+/**
+ * Python in bubblewrap sandboxes, one fresh forked process per snippet (README.md here).
+ * Throws PythonUnavailableError when bwrap or the interpreter is missing; call probePython
+ * first to also check that sandboxes actually start on this host.
+ */
+export function createPythonExecutor(options: PythonExecutorOptions = {}): Executor {
+  const resolved = resolveOptions(options);
+  const command = sandboxCommand(resolved);
+  const pool = new ZygotePool(resolved.poolSize, () => new Zygote(command));
+  pool.fill();
+
+  async function execute(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
+    const zygote = await pool.acquire(signal);
+    const started = performance.now();
+    const stdout = new OutputCollector(req.maxOutputBytes);
+    const stderr = new OutputCollector(req.maxOutputBytes);
+    const floodBytes = req.maxOutputBytes * resolved.outputFloodFactor;
+    let stopped: StopReason | 'aborted' = null;
+    const stop = (why: NonNullable<typeof stopped>) => {
+      if (stopped) return;
+      stopped = why;
+      zygote.kill();
+    };
+    const collect = (collector: OutputCollector) => (chunk: Uint8Array) => {
+      collector.push(chunk);
+      if (stdout.bytesSeen + stderr.bytesSeen > floodBytes) stop('output_limit');
+    };
+    const timer = setTimeout(() => stop('timeout'), req.timeoutMs);
+    const onAbort = () => stop('aborted');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let done: DoneInfo | null = null;
+    try {
+      done = await zygote.run(zygoteRequest(req, resolved), { stdout: collect(stdout), stderr: collect(stderr) });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      pool.release(zygote, done !== null && stopped === null);
+    }
+    if (stopped === 'aborted') throw signal?.reason;
+    const out = stdout.result();
+    const err = stderr.result();
+    const { status, error } = classify({
+      stopped,
+      done,
+      stdout: out,
+      stderr: err,
+      outputBytes: stdout.bytesSeen + stderr.bytesSeen,
+      timeoutMs: req.timeoutMs,
+      maxOutputBytes: req.maxOutputBytes,
+    });
+    return {
+      status,
+      stdout: out.text,
+      stderr: err.text,
+      error,
+      truncated: { stdout: out.truncated, stderr: err.truncated },
+      duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+      executor: PYTHON_EXECUTOR_NAME,
+    };
+  }
+
+  return {
+    name: PYTHON_EXECUTOR_NAME,
+    languages: ['python'],
+    concurrency: resolved.poolSize,
+    execute,
+    dispose: () => pool.dispose(),
+  };
+}
+
+export interface PythonProbe {
+  available: boolean;
+  /** Why not, when unavailable. */
+  reason?: string;
+  /** Version of the sandboxed interpreter. */
+  python?: string;
+  hasSympy: boolean;
+  hasNumpy: boolean;
+}
+
+const PROBE_TIMEOUT_MS = 20_000;
+
+/**
+ * Starts one sandbox and runs a snippet in it: the only reliable way to know that bwrap,
+ * user namespaces and the interpreter all work here. Never throws.
+ */
+export async function probePython(options: PythonExecutorOptions = {}): Promise<PythonProbe> {
+  const unavailable = (reason: string): PythonProbe => ({ available: false, reason, hasSympy: false, hasNumpy: false });
+  let resolved: ResolvedOptions;
+  try {
+    resolved = { ...resolveOptions(options), preloadModules: [] };
+  } catch (error) {
+    if (error instanceof PythonUnavailableError) return unavailable(error.message);
+    throw error;
+  }
+  const zygote = new Zygote(sandboxCommand(resolved));
+  const timer = setTimeout(() => zygote.kill(), PROBE_TIMEOUT_MS);
+  try {
+    const info = await zygote.ready;
+    const stdout = new OutputCollector(4096);
+    const stderr = new OutputCollector(4096);
+    const done = await zygote.run(
+      zygoteRequest({ language: 'python', code: 'print(input())', stdin: 'sandbox ok', timeoutMs: 5000, memoryMb: 64, maxOutputBytes: 4096 }, resolved),
+      { stdout: (c) => stdout.push(c), stderr: (c) => stderr.push(c) },
+    );
+    if (done?.outcome?.kind !== 'ok' || stdout.result().text !== 'sandbox ok\n') {
+      return unavailable(`a test snippet failed in the python sandbox: ${stderr.result().text.trim() || 'no output'}`);
+    }
+    return { available: true, python: info.python, hasSympy: info.modules.sympy, hasNumpy: info.modules.numpy };
+  } catch (error) {
+    return unavailable((error as Error).message);
+  } finally {
+    clearTimeout(timer);
+    zygote.kill();
+    await zygote.closed;
+  }
+}

@@ -1,0 +1,312 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ExecRequest, ExecResult, Executor } from '../types.ts';
+import { createPythonExecutor, probePython, PythonUnavailableError } from './index.ts';
+
+// Set before the sandboxes start, so a leak of Node's environment would show.
+const SECRET = `cir-secret-${process.pid}-${Date.now()}`;
+process.env.CIR_TEST_SECRET = SECRET;
+
+const POOL_SIZE = 2;
+let executor: Executor;
+
+beforeAll(async () => {
+  // No skipping: a host without bwrap (or without user namespaces) fails the suite, saying why.
+  const probe = await probePython();
+  if (!probe.available) throw new Error(`python sandbox unavailable: ${probe.reason}`);
+  expect(probe).toMatchObject({ hasSympy: true, hasNumpy: true });
+  executor = createPythonExecutor({ poolSize: POOL_SIZE });
+});
+
+afterAll(async () => {
+  const started = sandboxProcesses(process.pid);
+  await executor?.dispose();
+  expect(started.filter((pid) => alive(pid))).toEqual([]);
+});
+
+function run(code: string, overrides: Partial<ExecRequest> = {}): Promise<ExecResult> {
+  return executor.execute({
+    language: 'python',
+    code,
+    timeoutMs: 5000,
+    memoryMb: 128,
+    stdin: '',
+    maxOutputBytes: 64 * 1024,
+    ...overrides,
+  });
+}
+
+async function expectHealthy(): Promise<void> {
+  // Twice, so that every zygote in the pool gets a turn after the bad snippet.
+  for (let i = 0; i < POOL_SIZE; i++) {
+    const result = await run('print("still fine")');
+    expect(result).toMatchObject({ status: 'ok', stdout: 'still fine\n', error: null });
+  }
+}
+
+/** Host pids of the sandbox processes (bwrap and the interpreters in it) below `root`. */
+function sandboxProcesses(root: number): number[] {
+  return descendants(root).filter((pid) => {
+    try {
+      return ['bwrap', 'python3'].includes(readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Host pids of every live process below `root`. */
+function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // Exited while listing.
+    }
+  }
+  return [...parent.keys()].filter((pid) => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === root) return true;
+    return false;
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('python-bwrap: availability', () => {
+  it('says why when bubblewrap is missing, and is then not offered', async () => {
+    const probe = await probePython({ bwrapBin: '/nonexistent/bwrap' });
+    expect(probe).toMatchObject({ available: false, hasSympy: false, hasNumpy: false });
+    expect(probe.reason).toMatch(/bubblewrap/);
+    expect(() => createPythonExecutor({ bwrapBin: '/nonexistent/bwrap' })).toThrow(PythonUnavailableError);
+  });
+
+  it('says why when the interpreter is missing', async () => {
+    const probe = await probePython({ pythonBin: '/nonexistent/python3' });
+    expect(probe).toMatchObject({ available: false });
+    expect(probe.reason).toMatch(/\/nonexistent\/python3/);
+  });
+});
+
+describe('python-bwrap: running snippets', () => {
+  it('prints, with error null and the executor named', async () => {
+    const result = await run('print("hello", 6 * 7)');
+    expect(result).toMatchObject({ status: 'ok', stdout: 'hello 42\n', stderr: '', error: null, executor: 'python-bwrap' });
+    expect(result.truncated).toEqual({ stdout: false, stderr: false });
+  });
+
+  it('feeds stdin to the snippet, UTF-8 included', async () => {
+    const result = await run('import sys\nfirst = input()\nprint(first.upper(), sys.stdin.read().strip())', { stdin: 'héllo\nwörld\n' });
+    expect(result).toMatchObject({ status: 'ok', stdout: 'HÉLLO wörld\n' });
+  });
+
+  it('has sympy and numpy', async () => {
+    const result = await run(
+      'import sympy as sp, numpy as np\nx = sp.symbols("x")\nprint(sp.integrate(x**2, x), np.linalg.det(np.eye(3)))',
+    );
+    expect(result).toMatchObject({ status: 'ok', stdout: 'x**3/3 1.0\n' });
+  });
+
+  it('reports a syntax error', async () => {
+    const result = await run('x = (1,\nprint(x)');
+    expect(result.status).toBe('error');
+    expect(result.error).toMatch(/^SyntaxError: /);
+    expect(result.stderr).toContain('File "<string>", line 1');
+  });
+
+  it('reports an exception as the last traceback line, keeping the traceback in stderr', async () => {
+    const result = await run('def f():\n    return 1 / 0\nf()');
+    expect(result).toMatchObject({ status: 'error', error: 'ZeroDivisionError: division by zero' });
+    expect(result.stderr).toMatch(/^Traceback \(most recent call last\):/);
+    expect(result.stderr).toContain('line 2, in f');
+    expect(result.stderr).not.toContain('cir-zygote'); // the runner's own frames are hidden
+  });
+
+  it('treats sys.exit like python does', async () => {
+    expect(await run('import sys; print("bye"); sys.exit(0)')).toMatchObject({ status: 'ok', stdout: 'bye\n' });
+    const failed = await run('import sys; sys.exit("no luck")');
+    expect(failed).toMatchObject({ status: 'error', error: 'SystemExit: no luck', stderr: 'no luck\n' });
+  });
+
+  it('runs 8 snippets at once', async () => {
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => run(`import time\ntime.sleep(0.05)\nprint(${i} ** 2)`)));
+    expect(results.map((r) => [r.status, r.stdout])).toEqual(Array.from({ length: 8 }, (_, i) => ['ok', `${i ** 2}\n`]));
+  });
+});
+
+describe('python-bwrap: limits', () => {
+  it('times out an infinite loop', async () => {
+    const result = await run('print("started")\nwhile True:\n    pass', { timeoutMs: 1000 });
+    expect(result).toMatchObject({ status: 'timeout', error: 'timed out after 1000 ms' });
+    expect(result.stdout).toBe('started\n'); // line-buffered: what was printed survives the kill
+    expect(result.duration_ms).toBeLessThan(3500);
+    await expectHealthy();
+  });
+
+  it('times out a loop in a finally block', async () => {
+    const result = await run('try:\n    while True: pass\nfinally:\n    while True: pass', { timeoutMs: 1000 });
+    expect(result.status).toBe('timeout');
+    await expectHealthy();
+  });
+
+  it.each([
+    ['one huge allocation', "x = ' ' * 10**10"],
+    ['a growing list', "a = []\nwhile True:\n    a.append(' ' * 10**6)"],
+    ['a huge numpy array', 'import numpy as np\nx = np.ones((10**5, 10**5))'],
+  ])('stops %s with status memory', async (_name, code) => {
+    const result = await run(code, { memoryMb: 64 });
+    expect(result.status).toBe('memory');
+    expect(result.error).toMatch(/MemoryError/);
+    await expectHealthy();
+  });
+
+  it('contains a fork bomb, leaving no process behind', async () => {
+    const result = await run('import os\nwhile True:\n    os.fork()');
+    expect(result.status).toBe('error');
+    expect(result.error).toMatch(/^BlockingIOError: .*Resource temporarily unavailable/);
+    // Inside: only the sandbox's init, the zygote and this snippet exist.
+    const census = await run('import os\nprint(sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))');
+    expect(census.stdout).toMatch(/^\[1, 2, \d+\]\n$/);
+    // Outside: per zygote, bwrap, the sandbox's init, the zygote and its spare at most.
+    expect(sandboxProcesses(process.pid).length).toBeLessThanOrEqual(4 * POOL_SIZE);
+    await expectHealthy();
+  });
+
+  it('kills what a snippet leaves running', async () => {
+    const result = await run('import subprocess\nsubprocess.Popen(["sleep", "100"])\nprint("spawned")');
+    expect(result).toMatchObject({ status: 'ok', stdout: 'spawned\n' });
+    for (let i = 0; i < POOL_SIZE; i++) {
+      const census = await run('import os\nprint(sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))');
+      expect(census.stdout).toMatch(/^\[1, 2, \d+\]\n$/);
+    }
+  });
+
+  it('contains a thread bomb', async () => {
+    const result = await run(
+      'import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()',
+    );
+    expect(result).toMatchObject({ status: 'error', error: "RuntimeError: can't start new thread" });
+    await expectHealthy();
+  });
+
+  it('keeps head and tail of output past the cap', async () => {
+    // 8890 bytes: past the cap, below the kill threshold (4x), so it runs to the end.
+    const result = await run('for i in range(2000):\n    print(i)', { maxOutputBytes: 4096 });
+    expect(result.status).toBe('output_limit');
+    expect(result.truncated.stdout).toBe(true);
+    expect(result.stdout.startsWith('0\n1\n2\n')).toBe(true);
+    expect(result.stdout.endsWith('1998\n1999\n')).toBe(true);
+    expect(result.stdout).toMatch(/\[output truncated: \d+ bytes omitted\]/);
+  });
+
+  it('kills an endless output flood', async () => {
+    const result = await run('while True:\n    print("y" * 1000)', { maxOutputBytes: 4096, timeoutMs: 10_000 });
+    expect(result).toMatchObject({ status: 'output_limit', truncated: { stdout: true, stderr: false } });
+    expect(result.duration_ms).toBeLessThan(5000);
+    expect(Buffer.byteLength(result.stdout)).toBeLessThan(4096 + 200);
+    await expectHealthy();
+  });
+
+  it('survives a snippet killing its own supervisor', async () => {
+    const result = await run('import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time; time.sleep(5)');
+    expect(result.status).toBe('error');
+    await expectHealthy();
+  });
+});
+
+describe('python-bwrap: isolation', () => {
+  let server: Server;
+  let port = 0;
+  let connections = 0;
+
+  beforeAll(async () => {
+    server = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+  });
+
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it.each(['/etc/shadow', '/etc/passwd', '/root/.bashrc', '/work/main/package.json', '/home'])('cannot read %s', async (path) => {
+    const result = await run(`import os\nprint(os.listdir(${JSON.stringify(path)}) if os.path.isdir(${JSON.stringify(path)}) else open(${JSON.stringify(path)}).read())`);
+    expect(result.status).toBe('error');
+    expect(result.error).toMatch(/^FileNotFoundError/);
+  });
+
+  it("does not see Node's environment", async () => {
+    const result = await run(
+      [
+        'import os',
+        'print(dict(os.environ))',
+        'for path in ("/proc/self/environ", "/proc/1/environ", "/proc/2/environ"):',
+        '    try:',
+        '        print(open(path, "rb").read())',
+        '    except OSError as e:',
+        '        print(path, type(e).__name__)',
+      ].join('\n'),
+    );
+    expect(result.status).toBe('ok');
+    expect(result.stdout).toContain("'PATH': '/usr/local/bin:/usr/bin:/bin'");
+    expect(result.stdout).not.toContain(SECRET);
+    expect(result.stdout).not.toContain('CIR_TEST_SECRET');
+  });
+
+  it('has no network, not even to a port on the host loopback', async () => {
+    const result = await run(
+      [
+        'import socket',
+        'for address in (("127.0.0.1", PORT), ("1.1.1.1", 53)):',
+        '    try:',
+        '        socket.create_connection(address, timeout=2)',
+        '        print("connected", address)',
+        '    except OSError as e:',
+        '        print(type(e).__name__)',
+      ].join('\n').replace('PORT', String(port)),
+    );
+    expect(result).toMatchObject({ status: 'ok', stdout: 'ConnectionRefusedError\nOSError\n' });
+    expect(connections).toBe(0);
+  });
+
+  it.each(['/evil', '/usr/evil', '/dev/evil', '/proc/evil'])('cannot write %s', async (path) => {
+    const result = await run(`open(${JSON.stringify(path)}, "w").write("x")`);
+    expect(result.status).toBe('error');
+    expect(result.error).toMatch(/^(OSError|PermissionError|FileNotFoundError)/);
+  });
+
+  it('gives every snippet a fresh /tmp and /dev/shm', async () => {
+    const wrote = await run('open("/tmp/left", "w").write("x")\nopen("/dev/shm/left", "w").write("x")\nimport os\nprint(os.getcwd())');
+    expect(wrote).toMatchObject({ status: 'ok', stdout: '/tmp\n' });
+    for (let i = 0; i < 2 * POOL_SIZE; i++) {
+      const result = await run('import os\nprint(os.listdir("/tmp"), os.listdir("/dev/shm"))');
+      expect(result).toMatchObject({ status: 'ok', stdout: '[] []\n' });
+    }
+  });
+
+  it('runs without capabilities and cannot create namespaces', async () => {
+    const result = await run(
+      [
+        'import ctypes, re',
+        'status = open("/proc/self/status").read()',
+        'print(re.findall(r"Cap(?:Inh|Prm|Eff|Bnd|Amb):\\s+(\\w+)", status), re.search(r"NoNewPrivs:\\s+(\\d)", status)[1])',
+        'libc = ctypes.CDLL(None, use_errno=True)',
+        'for flag in (0x10000000, 0x00020000, 0x40000000):  # user, mount, net',
+        '    print(libc.unshare(flag), ctypes.get_errno() != 0)',
+      ].join('\n'),
+    );
+    expect(result.status).toBe('ok');
+    expect(result.stdout).toBe(`${JSON.stringify(Array(5).fill('0000000000000000')).replaceAll('"', "'").replaceAll(',', ', ')} 1\n${'-1 True\n'.repeat(3)}`);
+  });
+});
