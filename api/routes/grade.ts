@@ -1,0 +1,91 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { grade, type GradeOptions, type GradeResult } from '../grading/index.ts';
+import { badRequest } from '../errors.ts';
+import { describeIssues, readJson } from '../validation.ts';
+
+const OptionsSchema = z
+  .object({
+    rel_tol: z.number().min(0).max(1).optional(),
+    last_number_fallback: z.boolean().optional(),
+    timeout_ms: z.number().int().min(1).max(10_000).optional(),
+    points: z.number().int().min(1).max(50).optional(),
+    max_answer_length: z.number().int().min(1).max(100_000).optional(),
+  })
+  .strict();
+
+type WireOptions = z.infer<typeof OptionsSchema>;
+
+const ItemSchema = z
+  .object({
+    gold: z.string({ error: 'gold must be a string' }),
+    response: z.string().optional(),
+    answer: z.string().optional(),
+    truncated: z.boolean().optional(),
+    options: OptionsSchema.optional(),
+  })
+  .strict()
+  .refine((item) => (item.response === undefined) !== (item.answer === undefined), {
+    message: 'give exactly one of response (a whole model response) or answer (an extracted answer)',
+  });
+
+type Item = z.infer<typeof ItemSchema>;
+
+const batchSchema = (maxBatch: number) =>
+  z
+    .object({
+      items: z.array(ItemSchema).max(maxBatch, { error: `at most ${maxBatch} items per request` }),
+      options: OptionsSchema.optional(),
+    })
+    .strict();
+
+function toGradeOptions(wire: WireOptions | undefined): GradeOptions {
+  return {
+    relTol: wire?.rel_tol,
+    lastNumberFallback: wire?.last_number_fallback,
+    timeoutMs: wire?.timeout_ms,
+    points: wire?.points,
+    maxAnswerLength: wire?.max_answer_length,
+  };
+}
+
+function gradeItem(item: Item, shared: WireOptions | undefined, timeoutCapMs?: number): GradeResult {
+  const options = toGradeOptions({ ...shared, ...item.options });
+  if (timeoutCapMs !== undefined) options.timeoutMs = Math.min(options.timeoutMs ?? timeoutCapMs, timeoutCapMs);
+  return grade(item.gold, { response: item.response, answer: item.answer, truncated: item.truncated }, options);
+}
+
+export interface GradeRouteOptions {
+  /** Most items in one `{ items: [...] }` request. */
+  maxBatch?: number;
+  /** Wall-clock budget for a whole batch; items left when it runs out are graded `timeout`. */
+  batchBudgetMs?: number;
+}
+
+/**
+ * `POST /v1/grade`: `{ gold, response | answer, truncated?, options? }` → `{ equal, extracted,
+ * gold_parsed, pred_parsed, reason }`; or `{ items: [...], options? }` → `{ results: [...] }`,
+ * where `options` applies to every item and an item's own `options` override it.
+ */
+export function gradeRoutes({ maxBatch = 1000, batchBudgetMs = 10_000 }: GradeRouteOptions = {}): Hono {
+  const BatchSchema = batchSchema(maxBatch);
+  return new Hono().post('/v1/grade', async (c) => {
+    const body = await readJson(c, z.unknown());
+    const isBatch = typeof body === 'object' && body !== null && 'items' in body;
+    if (!isBatch) return c.json(gradeItem(validate(ItemSchema, body), undefined));
+    const { items, options } = validate(BatchSchema, body);
+    const deadline = performance.now() + batchBudgetMs;
+    const results = items.map((item): GradeResult => {
+      const left = deadline - performance.now();
+      if (left <= 0) return { equal: false, extracted: null, gold_parsed: null, pred_parsed: null, reason: 'timeout' };
+      return gradeItem(item, options, left);
+    });
+    return c.json({ results });
+  });
+}
+
+function validate<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw badRequest(describeIssues(parsed.error));
+  return parsed.data;
+}
