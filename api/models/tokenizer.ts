@@ -1,0 +1,147 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import type { ChatMessage, Tokenizer } from './types.ts';
+
+/**
+ * The model's tokenizer, from the `tokenizer.json` + `tokenizer_config.json` beside the model:
+ * @huggingface/tokenizers does the encoding (the same code transformers.js runs) and
+ * @huggingface/jinja renders `chat_template`.
+ */
+
+type SpecialToken = string | { content: string } | null | undefined;
+
+interface TokenizerConfig {
+  chat_template?: string | { name: string; template: string }[];
+  bos_token?: SpecialToken;
+  eos_token?: SpecialToken;
+  pad_token?: SpecialToken;
+  unk_token?: SpecialToken;
+  [key: string]: unknown;
+}
+
+const tokenText = (t: SpecialToken): string | undefined => (typeof t === 'string' ? t : (t?.content ?? undefined));
+
+async function readJson(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${what} ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export class HfTokenizerFiles implements Tokenizer {
+  readonly vocabSize: number;
+  readonly specialTokenIds: ReadonlySet<number>;
+  /** Id of the tokenizer config's eos_token, if it names one. */
+  readonly eosTokenId: number | undefined;
+  private readonly template: Template | undefined;
+  private readonly templateTokens: Record<string, string | undefined>;
+
+  constructor(
+    private readonly tokenizer: HfTokenizer,
+    config: TokenizerConfig,
+  ) {
+    const vocab = tokenizer.get_vocab(true);
+    let size = 0;
+    for (const id of vocab.values()) size = Math.max(size, id + 1);
+    this.vocabSize = size;
+    this.specialTokenIds = new Set([...tokenizer.get_added_tokens_decoder()].filter(([, t]) => t.special).map(([id]) => id));
+    const eos = tokenText(config.eos_token);
+    this.eosTokenId = eos === undefined ? undefined : tokenizer.token_to_id(eos);
+    const source = Array.isArray(config.chat_template)
+      ? (config.chat_template.find((t) => t.name === 'default') ?? config.chat_template[0])?.template
+      : config.chat_template;
+    this.template = source ? new Template(source) : undefined;
+    this.templateTokens = {
+      bos_token: tokenText(config.bos_token),
+      eos_token: eos,
+      pad_token: tokenText(config.pad_token),
+      unk_token: tokenText(config.unk_token),
+    };
+  }
+
+  encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+  }
+
+  decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
+    return this.tokenizer.decode(ids as number[], { skip_special_tokens: options.skipSpecialTokens ?? false });
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.tokenizer.id_to_token(id);
+  }
+
+  renderChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
+    if (!this.template) throw new Error('the tokenizer has no chat_template (tokenizer_config.json)');
+    return this.template.render({ ...this.templateTokens, messages, add_generation_prompt: options.addGenerationPrompt ?? true });
+  }
+
+  applyChatTemplate(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): number[] {
+    return this.encode(this.renderChat(messages, options), { addSpecialTokens: false });
+  }
+}
+
+/** Loads `tokenizer.json` and `tokenizer_config.json` from `dir`. */
+export async function loadTokenizer(dir: string): Promise<HfTokenizerFiles> {
+  const json = await readJson(join(dir, 'tokenizer.json'), 'tokenizer');
+  const config = (await readJson(join(dir, 'tokenizer_config.json'), 'tokenizer config')) as TokenizerConfig;
+  try {
+    return new HfTokenizerFiles(new HfTokenizer(json as object, config), config);
+  } catch (error) {
+    throw new Error(`cannot build the tokenizer from ${join(dir, 'tokenizer.json')}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Turns a stream of token ids into a stream of text, as vLLM's incremental detokenizer does:
+ * each new token is decoded together with a few tokens before it (so tokenizers that drop a
+ * leading space, or split a UTF-8 character over tokens, decode right) and only the new
+ * suffix is returned. Text ending in U+FFFD (an incomplete character) is held back until the
+ * character completes.
+ */
+export class IncrementalDetokenizer {
+  private readonly ids: number[];
+  private prefixOffset: number;
+  private readOffset: number;
+
+  /** `context`: ids just before the first decoded token (they are never emitted). */
+  constructor(
+    private readonly tokenizer: Tokenizer,
+    context: readonly number[] = [],
+    private readonly skipSpecialTokens = true,
+  ) {
+    this.ids = context.slice(-6);
+    this.prefixOffset = 0;
+    this.readOffset = this.ids.length;
+  }
+
+  /** Adds one id; returns the text it completes ('' while a character is incomplete). */
+  push(id: number): string {
+    this.ids.push(id);
+    const options = { skipSpecialTokens: this.skipSpecialTokens };
+    const prefix = this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset), options);
+    const full = this.tokenizer.decode(this.ids.slice(this.prefixOffset), options);
+    if (full.length <= prefix.length || full.endsWith('\uFFFD')) return '';
+    this.prefixOffset = this.readOffset;
+    this.readOffset = this.ids.length;
+    return full.slice(prefix.length);
+  }
+
+  /** Text still held back (an incomplete character at the end), released as is. */
+  flush(): string {
+    const options = { skipSpecialTokens: this.skipSpecialTokens };
+    const prefix = this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset), options);
+    const full = this.tokenizer.decode(this.ids.slice(this.prefixOffset), options);
+    this.prefixOffset = this.readOffset = this.ids.length;
+    return full.slice(prefix.length);
+  }
+}
