@@ -4,7 +4,10 @@ import { ApiError } from './errors.ts';
 import type { Config } from './config.ts';
 import { bearerAuth } from './middleware/auth/index.ts';
 import { errorResponse, notFound, onError } from './middleware/errors/index.ts';
+import type { ModelBackend } from './models/types.ts';
+import { completionsRoutes } from './routes/completions.ts';
 import { executeRoutes, sandboxFusionRoutes } from './routes/execute.ts';
+import { gradeRoutes } from './routes/grade.ts';
 import { healthRoutes, infoRoutes } from './routes/info.ts';
 import type { Sandbox } from './sandbox/index.ts';
 
@@ -13,12 +16,15 @@ export interface AppDeps {
   config: Config;
   sandbox: Sandbox;
   runtime: 'node' | 'workerd';
+  /** The model being served, read per request so a checkpoint swap takes effect at once; undefined: none configured. */
+  model?: () => ModelBackend | undefined;
   log?: (message: string, error?: unknown) => void;
 }
 
 /** The one Hono app for every runtime. */
 export function createApp(deps: AppDeps): Hono {
   const { config } = deps;
+  const model = deps.model ?? (() => undefined);
   const log = deps.log ?? ((message: string, error?: unknown) => console.error(message, error ?? ''));
   const app = new Hono();
   app.onError(onError(log));
@@ -42,8 +48,11 @@ export function createApp(deps: AppDeps): Hono {
     runtime: deps.runtime,
     maxBodyBytes: config.CIR_MAX_BODY_BYTES,
     authRequired: config.CIR_API_KEYS.length > 0,
+    model,
   }));
   app.route('/', executeRoutes(deps.sandbox));
   app.route('/', sandboxFusionRoutes(deps.sandbox));
+  app.route('/', gradeRoutes());
+  app.route('/', completionsRoutes(model));
   return app;
 }

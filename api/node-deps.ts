@@ -1,0 +1,50 @@
+import { execLimits, type Config } from './config.ts';
+import { Sandbox } from './sandbox/index.ts';
+import type { Executor, Language } from './sandbox/types.ts';
+import { createQuickJSNodeExecutor } from './sandbox/quickjs/node.ts';
+import { createPythonExecutor, probePython } from './sandbox/python/index.ts';
+import { createSandboxFusionExecutor } from './sandbox/sandboxfusion.ts';
+
+/**
+ * Builds the sandbox for Node hosts from the validated config: QuickJS for JavaScript, and for
+ * Python the bwrap executor when the host has it, or a remote SandboxFusion server when configured.
+ * Shared by `cir serve` and `cir exec` so both run code identically.
+ */
+export async function createNodeSandbox(config: Config): Promise<Sandbox> {
+  const executors: Executor[] = [createQuickJSNodeExecutor({ threads: config.CIR_EXEC_CONCURRENCY })];
+  const unavailableReasons: Partial<Record<Language, string>> = {};
+
+  const remote = () =>
+    createSandboxFusionExecutor({ url: config.CIR_SANDBOX_URL!, apiKey: config.CIR_SANDBOX_API_KEY, languages: ['python'] });
+
+  switch (config.CIR_PYTHON_EXECUTOR) {
+    case 'off':
+      unavailableReasons.python = 'disabled by CIR_PYTHON_EXECUTOR=off';
+      break;
+    case 'remote':
+      executors.push(remote());
+      break;
+    case 'auto':
+    case 'bwrap': {
+      const probe = await probePython({ pythonBin: config.CIR_PYTHON_BIN });
+      if (probe.available) {
+        executors.push(createPythonExecutor({ pythonBin: config.CIR_PYTHON_BIN, poolSize: config.CIR_EXEC_CONCURRENCY }));
+      } else if (config.CIR_PYTHON_EXECUTOR === 'bwrap') {
+        throw new Error(`CIR_PYTHON_EXECUTOR=bwrap but the Python sandbox is unavailable: ${probe.reason}`);
+      } else if (config.CIR_SANDBOX_URL) {
+        executors.push(remote());
+      } else {
+        unavailableReasons.python = `${probe.reason} (install bubblewrap and python3, or set CIR_SANDBOX_URL)`;
+      }
+      break;
+    }
+  }
+
+  return new Sandbox({
+    executors,
+    limits: execLimits(config),
+    concurrency: config.CIR_EXEC_CONCURRENCY,
+    queueLimit: config.CIR_EXEC_QUEUE_LIMIT,
+    unavailableReasons,
+  });
+}

@@ -1,0 +1,232 @@
+/**
+ * Model runtime benchmark: prefill and decode tokens/s of our ONNX backend against
+ * transformers.js (@huggingface/transformers) generating from the same ONNX files, at batch 1
+ * and 16, on the test fixture (tiny: per-step overhead dominates) and on a generated ~30M
+ * parameter Llama (weights and KV traffic dominate). Greedy, EOS ignored, so both engines do
+ * exactly the same forwards.
+ *
+ * Each engine runs in its own child process (so peak RSS is per engine), and the engines take
+ * turns round by round, so they share whatever load the machine has at each moment. Ratios are
+ * medians of per-round ratios: on a shared 2-core box they mean more than absolute numbers.
+ */
+import { fork } from 'node:child_process';
+import { mkdir, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureModel, type PresetName } from '../scripts/make-model.ts';
+import { table } from './stats.ts';
+
+const PROMPT_TOKENS = 128;
+const DECODE_TOKENS = 64;
+const ROUNDS = 5;
+/**
+ * onnxruntime intra-op threads for both engines. One by default: with the box's other tenants
+ * busy, a second spinning thread makes timings swing by 2x; both engines get the same setting.
+ */
+const THREADS = Number(process.env.CIR_BENCH_THREADS ?? 1);
+
+type Engine = 'ours' | 'transformers.js' | 'ours (n=16, one prompt)';
+
+interface WorkerSpec {
+  engine: Engine;
+  /** Model directory (ours), or the transformers.js view of it. */
+  dir: string;
+  batch: number;
+}
+
+/** One round: wall time of a 1-token generation, and the extra wall and CPU time of a (1+N)-token one. */
+interface Round {
+  prefillMs: number;
+  decodeMs: number;
+  decodeCpuMs: number;
+}
+
+type ToWorker = { type: 'round' } | { type: 'finish' };
+type FromWorker = { type: 'ready' } | ({ type: 'round' } & Round) | { type: 'finished'; peakRssMiB: number };
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Distinct, deterministic prompts of PROMPT_TOKENS ids each (away from the special tokens at the end). */
+function prompts(batch: number, vocab: number): number[][] {
+  return Array.from({ length: batch }, (_, b) => Array.from({ length: PROMPT_TOKENS }, (_, i) => 1 + ((i * 31 + b * 97) % (vocab - 10))));
+}
+
+/** Loads the engine and returns its `generate(maxNewTokens)`, all sequences greedy with EOS ignored. */
+async function loadEngine(spec: WorkerSpec): Promise<(maxNewTokens: number) => Promise<unknown>> {
+  if (spec.engine === 'transformers.js') {
+    const { AutoModelForCausalLM, Tensor, env } = await import('@huggingface/transformers');
+    env.allowRemoteModels = false;
+    env.localModelPath = `${join(spec.dir, '..')}/`;
+    const model = await AutoModelForCausalLM.from_pretrained(basename(spec.dir), {
+      dtype: 'fp32',
+      device: 'cpu',
+      session_options: { intraOpNumThreads: THREADS },
+    });
+    const vocab = (model.config as unknown as { vocab_size: number }).vocab_size;
+    const ids = prompts(spec.batch, vocab);
+    const inputIds = new Tensor('int64', BigInt64Array.from(ids.flat(), (v) => BigInt(v)), [spec.batch, PROMPT_TOKENS]);
+    const attentionMask = new Tensor('int64', new BigInt64Array(spec.batch * PROMPT_TOKENS).fill(1n), [spec.batch, PROMPT_TOKENS]);
+    return (max) => model.generate({ input_ids: inputIds, attention_mask: attentionMask, max_new_tokens: max, min_new_tokens: max, do_sample: false } as never);
+  }
+  const { OnnxBackend } = await import('../api/models/onnx/backend.ts');
+  const model = await OnnxBackend.load(spec.dir, { threads: THREADS });
+  const ids = prompts(spec.batch, model.tokenizer.vocabSize);
+  const params = { temperature: 0, ignoreEos: true };
+  if (spec.engine === 'ours') return (max) => Promise.all(ids.map((prompt) => model.generate({ prompt, maxTokens: max, ...params })));
+  // RL shape: n samples of one prompt share one prefill.
+  return (max) => model.generate({ prompt: ids[0]!, n: spec.batch, maxTokens: max, ...params });
+}
+
+/** Child side: load, warm up, then time one round per request from the parent. */
+async function runWorker(spec: WorkerSpec): Promise<void> {
+  const generate = await loadEngine(spec);
+  await generate(2); // warm-up: session arenas, JIT
+  const send = (m: FromWorker) => process.send!(m);
+  process.on('message', async (m: ToWorker) => {
+    if (m.type === 'finish') {
+      process.send!({ type: 'finished', peakRssMiB: process.resourceUsage().maxRSS / 1024 } satisfies FromWorker, () => process.exit(0));
+      return;
+    }
+    const cpuMs = () => {
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1000;
+    };
+    let t = performance.now();
+    let cpu = cpuMs();
+    await generate(1);
+    const prefillMs = performance.now() - t;
+    const prefillCpuMs = cpuMs() - cpu;
+    t = performance.now();
+    cpu = cpuMs();
+    await generate(1 + DECODE_TOKENS);
+    send({ type: 'round', prefillMs, decodeMs: performance.now() - t - prefillMs, decodeCpuMs: cpuMs() - cpu - prefillCpuMs });
+  });
+  send({ type: 'ready' });
+}
+
+/** Parent side of one worker process (tsx loader), driven round by round. */
+class Worker {
+  private readonly child;
+  /** Messages not asked for yet (a worker can be ready before the parent waits for it). */
+  private readonly inbox: FromWorker[] = [];
+  private pending: { resolve: (m: FromWorker) => void; reject: (e: Error) => void } | undefined;
+  private failure: Error | undefined;
+
+  constructor(readonly spec: WorkerSpec) {
+    this.child = fork(fileURLToPath(import.meta.url), [], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, CIR_BENCH_MODELS_WORKER: JSON.stringify(spec) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child.on('message', (m: FromWorker) => {
+      const pending = this.pending;
+      this.pending = undefined;
+      if (pending) pending.resolve(m);
+      else this.inbox.push(m);
+    });
+    this.child.on('exit', (code) => {
+      this.failure ??= new Error(`${spec.engine} worker exited with code ${code}`);
+      this.pending?.reject(this.failure);
+    });
+  }
+
+  /** Sends `request` (or nothing) and waits for the worker's next message. */
+  next(request?: ToWorker): Promise<FromWorker> {
+    if (request) this.child.send(request);
+    const queued = this.inbox.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      this.pending = { resolve, reject };
+    });
+  }
+}
+
+interface Measured {
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  /** Decode tokens per CPU-second: the work, whatever the machine's load did to wall time. */
+  decodeTokensPerCpuSecond: number;
+  peakRssMiB: number;
+  /** Per-round decode tokens/s, to pair rounds of different engines. */
+  decodeRounds: number[];
+}
+
+/**
+ * Measures the engines at one batch size with every engine loaded in its own process, taking
+ * turns round by round: engines share whatever load the machine has at each moment.
+ */
+async function measureTogether(specs: WorkerSpec[]): Promise<Measured[]> {
+  const workers = specs.map((s) => new Worker(s));
+  for (const w of workers) await w.next(); // ready
+  const rounds: Round[][] = workers.map(() => []);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [i, w] of workers.entries()) rounds[i]!.push((await w.next({ type: 'round' })) as Round);
+  }
+  const measured: Measured[] = [];
+  for (const [i, w] of workers.entries()) {
+    const { batch, engine } = w.spec;
+    const finished = (await w.next({ type: 'finish' })) as { peakRssMiB: number };
+    // n samples of one prompt prefill it once; everything else prefills batch prompts.
+    const prefillTokens = engine === 'ours (n=16, one prompt)' ? PROMPT_TOKENS : batch * PROMPT_TOKENS;
+    const decodeRounds = rounds[i]!.map((x) => ((batch * DECODE_TOKENS) / x.decodeMs) * 1000);
+    measured.push({
+      prefillTokensPerSecond: (prefillTokens / median(rounds[i]!.map((x) => x.prefillMs))) * 1000,
+      decodeTokensPerSecond: median(decodeRounds),
+      decodeTokensPerCpuSecond: median(rounds[i]!.map((x) => ((batch * DECODE_TOKENS) / x.decodeCpuMs) * 1000)),
+      peakRssMiB: finished.peakRssMiB,
+      decodeRounds,
+    });
+  }
+  return measured;
+}
+
+/** Median over rounds of a/b, for rounds measured side by side. */
+const pairedRatio = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!));
+
+/** transformers.js looks for `<localModelPath>/<name>/onnx/model.onnx`; link our files into that shape. */
+async function transformersView(dir: string, root: string): Promise<string> {
+  const view = join(root, basename(dir));
+  await mkdir(join(view, 'onnx'), { recursive: true });
+  for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']) await symlink(join(dir, f), join(view, f));
+  await symlink(join(dir, 'model.onnx'), join(view, 'onnx', 'model.onnx'));
+  return view;
+}
+
+export async function benchModels(): Promise<void> {
+  const root = join(tmpdir(), `cir-bench-tjs-${process.pid}`);
+  try {
+    for (const preset of ['tiny', 'bench-30m'] satisfies PresetName[]) {
+      const dir = await ensureModel(preset);
+      const view = await transformersView(dir, root);
+      const spec = (engine: Engine, batch: number): WorkerSpec => ({ engine, dir: engine === 'transformers.js' ? view : dir, batch });
+      const [ours1, tjs1] = await measureTogether([spec('ours', 1), spec('transformers.js', 1)]);
+      const [ours16, tjs16, shared16] = await measureTogether([spec('ours', 16), spec('transformers.js', 16), spec('ours (n=16, one prompt)', 16)]);
+      const row = (engine: string, batch: number, m: Measured) => [
+        engine,
+        batch,
+        Math.round(m.prefillTokensPerSecond),
+        Math.round(m.decodeTokensPerSecond),
+        Math.round(m.decodeTokensPerCpuSecond),
+        Math.round(m.peakRssMiB),
+      ];
+      console.log(`\n${preset} (${dir})`);
+      console.log(`prompt ${PROMPT_TOKENS} tokens, ${DECODE_TOKENS} decoded, greedy, ${THREADS} intra-op thread(s); medians of ${ROUNDS} rounds, engines taking turns`);
+      console.log(
+        table(
+          ['engine', 'batch', 'prefill tok/s', 'decode tok/s', 'decode tok/CPU-s', 'peak RSS MiB'],
+          [row('ours', 1, ours1!), row('transformers.js', 1, tjs1!), row('ours', 16, ours16!), row('transformers.js', 16, tjs16!), row('ours, n=16 of one prompt', 16, shared16!)],
+        ),
+      );
+      console.log(`decode at batch 1, ours / transformers.js: ${pairedRatio(ours1!.decodeRounds, tjs1!.decodeRounds).toFixed(2)}x (target >= 1.5x)`);
+      console.log(`decode at batch 16, ours / transformers.js: ${pairedRatio(ours16!.decodeRounds, tjs16!.decodeRounds).toFixed(2)}x`);
+      console.log(`ours, aggregate decode at batch 16 / batch 1: ${(ours16!.decodeTokensPerSecond / ours1!.decodeTokensPerSecond).toFixed(2)}x (target >= 5x)`);
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+const workerSpec = process.env.CIR_BENCH_MODELS_WORKER;
+if (workerSpec) await runWorker(JSON.parse(workerSpec) as WorkerSpec);
