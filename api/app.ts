@@ -4,7 +4,7 @@ import { ApiError } from './errors.ts';
 import type { Config } from './config.ts';
 import { bearerAuth } from './middleware/auth/index.ts';
 import { errorResponse, notFound, onError } from './middleware/errors/index.ts';
-import type { ModelBackend } from './models/types.ts';
+import type { ServedModel } from './models/served.ts';
 import { completionsRoutes } from './routes/completions.ts';
 import { executeRoutes, sandboxFusionRoutes } from './routes/execute.ts';
 import { gradeRoutes } from './routes/grade.ts';
@@ -17,14 +17,15 @@ export interface AppDeps {
   sandbox: Sandbox;
   runtime: 'node' | 'workerd';
   /** The model being served, read per request so a checkpoint swap takes effect at once; undefined: none configured. */
-  model?: () => ModelBackend | undefined;
+  served?: () => ServedModel | undefined;
   log?: (message: string, error?: unknown) => void;
 }
 
 /** The one Hono app for every runtime. */
 export function createApp(deps: AppDeps): Hono {
   const { config } = deps;
-  const model = deps.model ?? (() => undefined);
+  const served = deps.served ?? (() => undefined);
+  const model = () => served()?.backend;
   const log = deps.log ?? ((message: string, error?: unknown) => console.error(message, error ?? ''));
   const app = new Hono();
   app.onError(onError(log));

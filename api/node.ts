@@ -20,7 +20,8 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     // A model that does not load is a deployment mistake: say which, without a stack trace.
     throw new ConfigError([`model (${modelSpec.kind === 'onnx' ? 'CIR_MODEL_DIR' : 'CIR_MODEL_URL'}): ${(e as Error).message}`]);
   }) : undefined;
-  const app = createApp({ config, sandbox, runtime: 'node', model: () => model });
+  const served = model ? { backend: model, checkpoint: { version: 'static' } } : undefined;
+  const app = createApp({ config, sandbox, runtime: 'node', served: () => served });
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
   });
