@@ -1,5 +1,5 @@
-import { execLimits, type Config } from './config.ts';
-import { Sandbox } from './sandbox/index.ts';
+import type { Config } from './config.ts';
+import { createSandboxFromConfig, type Sandbox } from './sandbox/index.ts';
 import type { Executor, Language } from './sandbox/types.ts';
 import { createQuickJSNodeExecutor } from './sandbox/quickjs/node.ts';
 import { createPythonExecutor, probePython } from './sandbox/python/index.ts';
@@ -40,11 +40,5 @@ export async function createNodeSandbox(config: Config): Promise<Sandbox> {
     }
   }
 
-  return new Sandbox({
-    executors,
-    limits: execLimits(config),
-    concurrency: config.CIR_EXEC_CONCURRENCY,
-    queueLimit: config.CIR_EXEC_QUEUE_LIMIT,
-    unavailableReasons,
-  });
+  return createSandboxFromConfig(config, executors, unavailableReasons);
 }

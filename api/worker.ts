@@ -1,9 +1,9 @@
 import wasmModule from '@jitl/quickjs-wasmfile-release-sync/wasm';
 import type { ExecutionContext, Hono } from 'hono';
 import { createApp } from './app.ts';
-import { execLimits, loadConfig, type Config } from './config.ts';
+import { loadConfig, type Config } from './config.ts';
 import { ApiError } from './errors.ts';
-import { Sandbox } from './sandbox/index.ts';
+import { createSandboxFromConfig, type Sandbox } from './sandbox/index.ts';
 import { createQuickJSWorkerdExecutor } from './sandbox/quickjs/workerd.ts';
 import { createSandboxFusionExecutor } from './sandbox/sandboxfusion.ts';
 import type { Executor, Language } from './sandbox/types.ts';
@@ -59,11 +59,5 @@ function createWorkerSandbox(config: Config): Sandbox {
   } else {
     unavailableReasons.python = 'Cloudflare Workers cannot run Python in-process; set CIR_SANDBOX_URL to a SandboxFusion-compatible server';
   }
-  return new Sandbox({
-    executors,
-    limits: execLimits(config),
-    concurrency: config.CIR_EXEC_CONCURRENCY,
-    queueLimit: config.CIR_EXEC_QUEUE_LIMIT,
-    unavailableReasons,
-  });
+  return createSandboxFromConfig(config, executors, unavailableReasons);
 }

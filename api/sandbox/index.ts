@@ -1,5 +1,5 @@
 import { ApiError } from '../errors.ts';
-import type { ExecLimits } from '../config.ts';
+import { execLimits, type Config, type ExecLimits } from '../config.ts';
 import { Limiter } from './limiter.ts';
 import { LANGUAGES, type ExecRequest, type ExecResult, type Executor, type Language } from './types.ts';
 
@@ -97,4 +97,19 @@ function within(field: string, value: number | undefined, min: number, range: { 
     throw new ApiError(400, 'invalid_request', `${field} must be between ${min} and ${range.max} (got ${value})`);
   }
   return Math.floor(value);
+}
+
+/** The sandbox that a runtime entry builds from the validated config and the executors its host offers. */
+export function createSandboxFromConfig(
+  config: Config,
+  executors: Executor[],
+  unavailableReasons: Partial<Record<Language, string>> = {},
+): Sandbox {
+  return new Sandbox({
+    executors,
+    limits: execLimits(config),
+    concurrency: config.CIR_EXEC_CONCURRENCY,
+    queueLimit: config.CIR_EXEC_QUEUE_LIMIT,
+    unavailableReasons,
+  });
 }

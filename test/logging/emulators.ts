@@ -18,6 +18,21 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** s3rver's fixed credentials (it checks signatures). */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
+/** The CIR_* environment that points the logging drivers at a running s3rver and SQS emulator. */
+export function remoteLoggingEnv(s3: Emulator, sqs: Emulator, bucket: string, queueUrl: string): Record<string, string> {
+  return {
+    CIR_STORAGE: 's3',
+    CIR_S3_BUCKET: bucket,
+    CIR_S3_ENDPOINT: s3.endpoint,
+    CIR_S3_FORCE_PATH_STYLE: 'true',
+    CIR_QUEUE: 'sqs',
+    CIR_SQS_QUEUE_URL: queueUrl,
+    CIR_SQS_ENDPOINT: sqs.endpoint,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+  };
+}
+
 export class Emulator {
   private child: ChildProcess | null = null;
 

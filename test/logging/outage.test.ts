@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTrajectoryLoggingFromEnv, type TrajectoryLogging } from '../../core/logging/from-env.ts';
 import { readTrajectories } from '../../core/logging/read.ts';
 import { decodeQueueMessage, type QueueMessage } from '../../core/schemas/queue-message.ts';
-import { Emulator, S3RVER_CREDENTIALS } from './emulators.ts';
+import { Emulator, remoteLoggingEnv, S3RVER_CREDENTIALS } from './emulators.ts';
 import { makeRecord } from './fixtures.ts';
 
 /**
@@ -54,15 +54,7 @@ describe('trajectory logging through S3 and SQS outages', () => {
   it('stores and announces every accepted record although S3 and then SQS are killed and restarted', { timeout: 60_000 }, async () => {
     const queueUrl = await createQueue();
     const env = {
-      CIR_STORAGE: 's3',
-      CIR_S3_BUCKET: bucket,
-      CIR_S3_ENDPOINT: s3.endpoint,
-      CIR_S3_FORCE_PATH_STYLE: 'true',
-      CIR_QUEUE: 'sqs',
-      CIR_SQS_QUEUE_URL: queueUrl,
-      CIR_SQS_ENDPOINT: sqs.endpoint,
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      ...remoteLoggingEnv(s3, sqs, bucket, queueUrl),
       CIR_TRAJ_BATCH_RECORDS: '20',
       CIR_TRAJ_BATCH_MS: '200',
       CIR_TRAJ_BUFFER_RECORDS: '200',

@@ -11,7 +11,7 @@ import { SqsQueue } from '../../core/queue/sqs.ts';
 import { EnvConfigError } from '../../core/env.ts';
 import { createStorageFromEnv } from '../../core/storage/from-env.ts';
 import { S3ObjectStore } from '../../core/storage/s3.ts';
-import { Emulator, S3RVER_CREDENTIALS } from './emulators.ts';
+import { Emulator, remoteLoggingEnv, S3RVER_CREDENTIALS } from './emulators.ts';
 
 /** The S3 and SQS drivers against real servers speaking the protocols (s3rver, fauxqs) on localhost. */
 describe('S3 and SQS drivers', () => {
@@ -32,17 +32,7 @@ describe('S3 and SQS drivers', () => {
     const sqsAdmin = new SQSClient({ endpoint: sqs.endpoint, region: 'us-east-1', credentials: S3RVER_CREDENTIALS });
     queueUrl = (await sqsAdmin.send(new CreateQueueCommand({ QueueName: 'drivers' }))).QueueUrl!;
     sqsAdmin.destroy();
-    env = {
-      CIR_STORAGE: 's3',
-      CIR_S3_BUCKET: bucket,
-      CIR_S3_ENDPOINT: s3.endpoint,
-      CIR_S3_FORCE_PATH_STYLE: 'true',
-      CIR_QUEUE: 'sqs',
-      CIR_SQS_QUEUE_URL: queueUrl,
-      CIR_SQS_ENDPOINT: sqs.endpoint,
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    };
+    env = remoteLoggingEnv(s3, sqs, bucket, queueUrl);
   });
 
   afterAll(async () => {
