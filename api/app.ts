@@ -4,8 +4,15 @@ import { ApiError } from './errors.ts';
 import type { Config } from './config.ts';
 import { bearerAuth } from './middleware/auth/index.ts';
 import { errorResponse, notFound, onError } from './middleware/errors/index.ts';
+import { checkpointRoutes } from './checkpoints/routes.ts';
+import type { CheckpointControl } from './checkpoints/status.ts';
 import type { ServedModel } from './models/served.ts';
+import type { TrajectoryLogger } from '../core/logging/trajectory-logger.ts';
+import { reasoningSettingsFromConfig, type ReasoningSettings } from './reasoning/index.ts';
+import { chatRoutes } from './routes/chat.ts';
+import { solveRoutes } from './routes/solve.ts';
 import { completionsRoutes } from './routes/completions.ts';
+import { evalRoutes, type EvalService } from './routes/evals.ts';
 import { executeRoutes, sandboxFusionRoutes } from './routes/execute.ts';
 import { gradeRoutes } from './routes/grade.ts';
 import { healthRoutes, infoRoutes } from './routes/info.ts';
@@ -18,6 +25,19 @@ export interface AppDeps {
   runtime: 'node' | 'workerd';
   /** The model being served, read per request so a checkpoint swap takes effect at once; undefined: none configured. */
   served?: () => ServedModel | undefined;
+  /**
+   * Pins the models served when a request starts until it ends (returns the release), so a checkpoint
+   * swap disposes the old model only after the requests using it are done (api/checkpoints/slot.ts).
+   */
+  holdServed?: () => () => void;
+  /** The checkpoint watcher: its state in /v1/info (refused checkpoints included), checks on POST /v1/checkpoints/check. */
+  checkpoints?: CheckpointControl;
+  /** Where /v1/solve and /v1/chat/completions trajectories go (write-behind); none: not logged. */
+  trajectoryLogger?: TrajectoryLogger;
+  /** Overrides of the reasoning loop's settings from config (prompt template, grading, ...). */
+  reasoning?: Partial<ReasoningSettings>;
+  /** Background evaluation runs (POST /v1/evals); built by api/node.ts, absent on Workers (the routes answer 501). */
+  evals?: EvalService;
   log?: (message: string, error?: unknown) => void;
 }
 
@@ -31,6 +51,17 @@ export function createApp(deps: AppDeps): Hono {
   app.onError(onError(log));
   app.notFound(notFound);
 
+  if (deps.holdServed) {
+    const hold = deps.holdServed;
+    app.use('*', async (_c, next) => {
+      const release = hold();
+      try {
+        await next();
+      } finally {
+        release();
+      }
+    });
+  }
   app.route('/', healthRoutes());
 
   const limitBody = bodyLimit({
@@ -50,10 +81,25 @@ export function createApp(deps: AppDeps): Hono {
     maxBodyBytes: config.CIR_MAX_BODY_BYTES,
     authRequired: config.CIR_API_KEYS.length > 0,
     model,
+    checkpoint: () => served()?.checkpoint,
+    ...(deps.checkpoints && { checkpointWatch: () => deps.checkpoints!.status() }),
+    ...(deps.trajectoryLogger && { trajectories: () => deps.trajectoryLogger!.stats() }),
   }));
   app.route('/', executeRoutes(deps.sandbox));
   app.route('/', sandboxFusionRoutes(deps.sandbox));
   app.route('/', gradeRoutes());
   app.route('/', completionsRoutes(model));
+  const reasoning = {
+    served,
+    sandbox: deps.sandbox,
+    settings: { ...reasoningSettingsFromConfig(config), ...deps.reasoning },
+    runtime: deps.runtime,
+    ...(deps.trajectoryLogger && { trajectoryLogger: deps.trajectoryLogger }),
+    ...(deps.holdServed && { holdServed: deps.holdServed }),
+  };
+  app.route('/', solveRoutes(reasoning));
+  app.route('/', chatRoutes(reasoning));
+  app.route('/', evalRoutes(deps.evals));
+  app.route('/', checkpointRoutes(deps.checkpoints));
   return app;
 }

@@ -36,6 +36,19 @@ const ConfigSchema = z.object({
   CIR_SANDBOX_URL: z.string().url().optional(),
   CIR_SANDBOX_API_KEY: z.string().optional(),
   CIR_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** Code-integrated reasoning (/v1/solve, /v1/chat/completions): tool budget when the checkpoint gives none. */
+  CIR_TOOL_BUDGET: int(0, 256).default(4),
+  /** Largest tool budget a request may ask for (max_tool_calls). */
+  CIR_MAX_TOOL_CALLS: int(0, 256).default(16),
+  /** Default max_tokens of a solve (model tokens per sample, over all turns). */
+  CIR_SOLVE_MAX_TOKENS: int(1, 1_000_000).default(2048),
+  CIR_MAX_PROBLEM_CHARS: int(1, 10_000_000).default(32_000),
+  /** Largest n per solve (the model's own maximum applies too). */
+  CIR_SOLVE_MAX_N: int(1, 1024).default(64),
+  /** Execution output shown to the model, UTF-8 bytes (head + tail kept around a marker). */
+  CIR_TOOL_OUTPUT_BYTES: int(64, 64 * 1024 * 1024).default(2048),
+  /** Show the model the whole traceback of failing code instead of its last line. */
+  CIR_FULL_TRACEBACK: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -77,6 +90,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     .map(([defKey, def, maxKey, max]) => `${defKey}=${def} exceeds ${maxKey}=${max}`);
   if (config.CIR_PYTHON_EXECUTOR === 'remote' && !config.CIR_SANDBOX_URL) {
     conflicts.push('CIR_PYTHON_EXECUTOR=remote needs CIR_SANDBOX_URL');
+  }
+  if (config.CIR_TOOL_BUDGET > config.CIR_MAX_TOOL_CALLS) {
+    conflicts.push(`CIR_TOOL_BUDGET=${config.CIR_TOOL_BUDGET} exceeds CIR_MAX_TOOL_CALLS=${config.CIR_MAX_TOOL_CALLS}`);
   }
   if (conflicts.length > 0) throw new ConfigError(conflicts);
   return config;

@@ -1,8 +1,16 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { loadModelBackend, modelSpecFromEnv } from './models/index.ts';
+import { basename, resolve } from 'node:path';
+import { EnvConfigError } from '../core/env.ts';
+import { createTrajectoryLoggingFromEnv, type TrajectoryLogging } from '../core/logging/from-env.ts';
+import { startCheckpointServing } from './checkpoints/serve.ts';
+import { loadModelBackend, modelSpecFromEnv, type ModelSpec } from './models/index.ts';
+import type { ServedModel } from './models/served.ts';
 import { createNodeSandbox } from './node-deps.ts';
+import { reasoningSettingsFromConfig } from './reasoning/index.ts';
+import { benchmarksDir } from '../eval/benchmarks.ts';
+import { createEvalService } from '../eval/service.ts';
 
 export interface RunningServer {
   url: string;
@@ -21,7 +29,33 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     throw new ConfigError([`model (${modelSpec.kind === 'onnx' ? 'CIR_MODEL_DIR' : 'CIR_MODEL_URL'}): ${(e as Error).message}`]);
   }) : undefined;
   const served = model ? { backend: model, checkpoint: { version: 'static' } } : undefined;
-  const app = createApp({ config, sandbox, runtime: 'node', served: () => served });
+  const checkpoints = await startCheckpoints(env, config, modelSpec, served).catch(async (e) => {
+    await Promise.all([sandbox.dispose(), model?.dispose()]);
+    throw e;
+  });
+  const logging = await startTrajectoryLogging(env, config).catch(async (e) => {
+    await Promise.all([sandbox.dispose(), checkpoints ? checkpoints.close() : model?.dispose()]);
+    throw e;
+  });
+  const servedNow = checkpoints ? () => checkpoints.slot.current() : () => served;
+  // Background evaluations (POST /v1/evals) over the served model; run directories under CIR_DATA_DIR/evals.
+  const evals = createEvalService({
+    served: servedNow,
+    sandbox,
+    runsDir: resolve(config.CIR_DATA_DIR, 'evals'),
+    dataDir: benchmarksDir(env),
+    settings: reasoningSettingsFromConfig(config),
+    ...(checkpoints && { holdServed: () => checkpoints.slot.hold() }),
+  });
+  const app = createApp({
+    config,
+    sandbox,
+    runtime: 'node',
+    trajectoryLogger: logging.logger,
+    served: servedNow,
+    evals,
+    ...(checkpoints && { holdServed: () => checkpoints.slot.hold(), checkpoints: checkpoints.watcher }),
+  });
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
   });
@@ -33,9 +67,46 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     async close() {
       // Stop accepting, let requests in flight finish, then release executor pools.
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([sandbox.dispose(), model?.dispose()]);
+      // Running evaluations stop (resumable) and write their reports before the model goes away.
+      await evals.dispose();
+      // The slot owns the static model once checkpoints are watched (it may already be swapped out).
+      await Promise.all([sandbox.dispose(), checkpoints ? checkpoints.close() : model?.dispose()]);
+      // Every accepted trajectory is delivered, or left in the spool for the next start.
+      await logging.close();
     },
   };
+}
+
+/** Trajectories of /v1/solve and /v1/chat/completions: CIR_STORAGE / CIR_QUEUE (default: under CIR_DATA_DIR). */
+async function startTrajectoryLogging(env: Record<string, string | undefined>, config: Config): Promise<TrajectoryLogging> {
+  try {
+    return await createTrajectoryLoggingFromEnv(env, { dataDir: config.CIR_DATA_DIR });
+  } catch (e) {
+    if (e instanceof EnvConfigError) throw new ConfigError(e.issues);
+    throw e;
+  }
+}
+
+/**
+ * Hot-swapped checkpoints when CIR_CHECKPOINTS is set (api/checkpoints/): each is loaded with the
+ * server's ONNX options under one stable model name, so clients naming the model are not broken by a swap.
+ */
+async function startCheckpoints(env: Record<string, string | undefined>, config: Config, modelSpec: ModelSpec | undefined, initial: ServedModel | undefined) {
+  if (!env.CIR_CHECKPOINTS) return undefined;
+  if (modelSpec?.kind === 'openai') throw new ConfigError(['CIR_CHECKPOINTS serves ONNX checkpoints in-process; it cannot be combined with CIR_MODEL_URL']);
+  const options = modelSpec?.kind === 'onnx' ? modelSpec : undefined;
+  const id = options?.id ?? (options ? basename(resolve(options.dir)) : 'cir');
+  try {
+    return await startCheckpointServing(env, {
+      dataDir: config.CIR_DATA_DIR,
+      initial,
+      load: (dir) => loadModelBackend({ ...options, kind: 'onnx', dir, id }),
+      log: (message, error) => console.error(message, error ?? ''),
+    });
+  } catch (e) {
+    if (e instanceof EnvConfigError) throw new ConfigError(e.issues);
+    throw e;
+  }
 }
 
 function modelSpecOrConfigError(env: Record<string, string | undefined>) {

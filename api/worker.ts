@@ -1,5 +1,8 @@
 import wasmModule from '@jitl/quickjs-wasmfile-release-sync/wasm';
 import type { ExecutionContext, Hono } from 'hono';
+import { TrajectoryLogger } from '../core/logging/trajectory-logger.ts';
+import { CloudflareQueueProducer, type CloudflareQueueBinding } from '../core/queue/cloudflare.ts';
+import { R2ObjectStore, type R2BucketLike } from '../core/storage/r2.ts';
 import { createApp } from './app.ts';
 import { loadConfig, type Config } from './config.ts';
 import { ApiError } from './errors.ts';
@@ -18,27 +21,42 @@ import type { Executor, Language } from './sandbox/types.ts';
 type Env = Record<string, unknown>;
 
 /** Built on the first request, from that request's env: the bindings are the same for the isolate's life. */
-let app: Hono | Error | undefined;
+let app: Promise<Hono | Error> | undefined;
 
 export default {
-  fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     app ??= buildApp(env);
-    if (app instanceof Error) {
+    const built = await app;
+    if (built instanceof Error) {
       // A misconfigured deployment says why on every request instead of failing opaquely.
-      const body = { error: { type: 'internal' satisfies ApiError['type'], message: app.message } };
+      const body = { error: { type: 'internal' satisfies ApiError['type'], message: built.message } };
       return Response.json(body, { status: 500 });
     }
-    return app.fetch(request, env, ctx);
+    return built.fetch(request, env, ctx);
   },
 };
 
-function buildApp(env: Env): Hono | Error {
+async function buildApp(env: Env): Promise<Hono | Error> {
   try {
     const config = loadConfig(configVars(env));
-    return createApp({ config, sandbox: createWorkerSandbox(config), runtime: 'workerd' });
+    const trajectoryLogger = await createWorkerTrajectoryLogger(env);
+    return createApp({ config, sandbox: createWorkerSandbox(config), runtime: 'workerd', ...(trajectoryLogger && { trajectoryLogger }) });
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }
+}
+
+/**
+ * Trajectories go to the R2 bucket bound as TRAJECTORIES and are announced on the queue bound as
+ * TRAJECTORY_QUEUE (both or neither). There is no disk for a spool here: routes keep the isolate
+ * alive with ctx.waitUntil(logger.flush()) until their records are delivered.
+ */
+async function createWorkerTrajectoryLogger(env: Env): Promise<TrajectoryLogger | undefined> {
+  const bucket = env.TRAJECTORIES as R2BucketLike | undefined;
+  const queue = env.TRAJECTORY_QUEUE as CloudflareQueueBinding | undefined;
+  if (!bucket && !queue) return undefined;
+  if (!bucket || !queue) throw new Error('trajectory logging needs both bindings: the R2 bucket TRAJECTORIES and the queue TRAJECTORY_QUEUE');
+  return TrajectoryLogger.open({ store: new R2ObjectStore(bucket), queue: new CloudflareQueueProducer(queue), batchMaxAgeMs: 1_000 });
 }
 
 function configVars(env: Env): Record<string, string> {

@@ -7,6 +7,10 @@ const SUITES: Record<string, () => Promise<void>> = {
   http: async () => (await import('./http.ts')).benchHttp(),
   grading: async () => (await import('./grading.ts')).benchGrading(),
   models: async () => (await import('./models.ts')).benchModels(),
+  rollout: async () => (await import('./rollout.ts')).benchRollout(),
+  swap: async () => (await import('./swap.ts')).benchSwap(),
+  trainer: async () => (await import('./trainer.ts')).benchTrainer(),
+  'default-model': async () => (await import('./default-model.ts')).benchDefaultModel(),
 };
 
 async function main(wanted: string[]): Promise<void> {

@@ -1,15 +1,67 @@
 import { ConfigError } from '../api/config.ts';
-import { execCommand, execUsage } from './commands/exec.ts';
-import { gradeCommand, gradeUsage } from './commands/grade.ts';
-import { serveCommand } from './commands/serve.ts';
 import { UsageError, type CommandIO } from './io.ts';
 
 type Command = (argv: string[], io: CommandIO) => Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; summary: string; usage?: string }> = {
-  serve: { run: serveCommand, summary: 'serve the HTTP API (PORT, HOST and CIR_* variables configure it)' },
-  exec: { run: execCommand, summary: 'run a code snippet in the sandbox and print the result JSON', usage: execUsage },
-  grade: { run: gradeCommand, summary: 'grade {gold, pred} JSONL lines (pred may be a whole response)', usage: gradeUsage },
+/**
+ * Each command is imported only when it runs: a command's module pulls in its whole subsystem
+ * (onnxruntime, the trainer, the AWS SDK...), and loading every one made each `cir` start slow.
+ */
+interface CommandEntry {
+  summary: string;
+  load: () => Promise<{ run: Command; usage?: string }>;
+}
+
+const COMMANDS: Record<string, CommandEntry> = {
+  serve: {
+    summary: 'serve the HTTP API (PORT, HOST and CIR_* variables configure it)',
+    load: async () => {
+      const m = await import('./commands/serve.ts');
+      return { run: m.serveCommand };
+    },
+  },
+  exec: {
+    summary: 'run a code snippet in the sandbox and print the result JSON',
+    load: async () => {
+      const m = await import('./commands/exec.ts');
+      return { run: m.execCommand, usage: m.execUsage };
+    },
+  },
+  solve: {
+    summary: 'solve a problem with code-integrated reasoning (in-process model + sandbox), print JSON',
+    load: async () => {
+      const m = await import('./commands/solve.ts');
+      return { run: m.solveCommand, usage: m.solveUsage };
+    },
+  },
+  grade: {
+    summary: 'grade {gold, pred} JSONL lines (pred may be a whole response)',
+    load: async () => {
+      const m = await import('./commands/grade.ts');
+      return { run: m.gradeCommand, usage: m.gradeUsage };
+    },
+  },
+  train: {
+    summary: 'consume logged trajectories, train (cpu engine) and publish a checkpoint; --loop to keep going',
+    load: async () => {
+      const m = await import('./commands/train.ts');
+      return { run: m.trainCommand, usage: m.trainUsage };
+    },
+  },
+  publish: {
+    summary: 'publish a model directory as a checkpoint that watching servers hot-swap to',
+    load: async () => {
+      const m = await import('./commands/publish.ts');
+      return { run: m.publishCommand, usage: m.publishUsage };
+    },
+  },
+  eval: {
+    summary: 'evaluate a model on math benchmarks (avg@k, pass@k, tool use, report); compare runs',
+    load: async () => {
+      const m = await import('./commands/eval.ts');
+      return { run: m.evalCommand, usage: m.evalUsage };
+    },
+  },
 };
 
 function help(): string {
@@ -24,13 +76,14 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     io.stdout.write(help());
     return name ? 0 : 2;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const entry = COMMANDS[name];
+  if (!entry) {
     io.stderr.write(`cir: unknown command "${name}"\n\n${help()}`);
     return 2;
   }
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout.write(`${command.usage ?? `usage: cir ${name}\n${command.summary}`}\n`);
+    io.stdout.write(`${command.usage ?? `usage: cir ${name}\n${entry.summary}`}\n`);
     return 0;
   }
   try {

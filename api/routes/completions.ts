@@ -61,7 +61,7 @@ interface LogprobsJson {
 }
 
 /** Maps model-runtime errors to HTTP errors; anything else is rethrown (a 500). */
-function toApiError(error: unknown): unknown {
+export function toApiError(error: unknown): unknown {
   if (error instanceof ApiError) return error;
   if (error instanceof ContextLengthError || error instanceof RangeError) return badRequest(error.message);
   if (error instanceof RemoteModelError) {

@@ -1,5 +1,8 @@
 import { Hono } from 'hono';
 import packageJson from '../../package.json' with { type: 'json' };
+import type { CheckpointWatchStatus } from '../checkpoints/status.ts';
+import type { ServedModel } from '../models/served.ts';
+import type { TrajectoryLoggerStats } from '../../core/logging/trajectory-logger.ts';
 import type { ModelBackend } from '../models/types.ts';
 import type { Sandbox } from '../sandbox/index.ts';
 
@@ -11,6 +14,10 @@ export interface InfoDeps {
   maxBodyBytes: number;
   authRequired: boolean;
   model: () => ModelBackend | undefined;
+  checkpoint?: () => ServedModel['checkpoint'] | undefined;
+  checkpointWatch?: () => CheckpointWatchStatus;
+  /** The trajectory logger's counters (accepted, stored, queued, spilled, ...), when trajectories are logged. */
+  trajectories?: () => TrajectoryLoggerStats;
 }
 
 /** `/healthz` (liveness, never authenticated) and `/v1/info` (what this server can do). */
@@ -31,6 +38,8 @@ export function infoRoutes(deps: InfoDeps): Hono {
       model: model
         ? { id: model.id, backend: model.backend, context_length: model.contextLength, max_n: model.maxN, logprobs: model.logprobs }
         : null,
+      checkpoint: checkpointInfo(deps),
+      trajectories: deps.trajectories?.() ?? null,
       limits: {
         max_body_bytes: deps.maxBodyBytes,
         max_code_bytes: limits.maxCodeBytes,
@@ -40,4 +49,12 @@ export function infoRoutes(deps: InfoDeps): Hono {
       },
     });
   });
+}
+
+/** The checkpoint being served (with its tool budget) and, when watching a store, the watcher's state. */
+function checkpointInfo(deps: InfoDeps) {
+  const checkpoint = deps.checkpoint?.();
+  const watch = deps.checkpointWatch?.() ?? null;
+  if (!checkpoint && !watch) return null;
+  return { version: checkpoint?.version ?? null, tool_budget: checkpoint?.toolBudget ?? null, watch };
 }

@@ -95,8 +95,8 @@ export type TrajectoryRecord = z.infer<typeof TrajectoryFields>;
 export type Turn = z.infer<typeof TurnSchema>;
 export type ToolCall = z.infer<typeof ToolCallSchema>;
 
-/** Tag keys that would smuggle credentials into the log. */
-const SECRET_LIKE_KEY = /authorization|cookie|password|passwd|secret|api[-_]?key|access[-_]?token|bearer/i;
+/** Tag keys that would smuggle credentials into the log (producers check tags against it before building records). */
+export const SECRET_LIKE_KEY = /authorization|cookie|password|passwd|secret|api[-_]?key|access[-_]?token|bearer/i;
 
 /**
  * The cross-field rules that the field types cannot express. Returns one message per violation

@@ -1,0 +1,96 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { parseEnv } from '../../core/env.ts';
+import { createStorageFromEnv } from '../../core/storage/from-env.ts';
+import { FsObjectStore } from '../../core/storage/fs.ts';
+import type { CheckpointManifest } from '../../core/schemas/checkpoint.ts';
+import type { ServedModel } from '../models/served.ts';
+import type { ModelBackend } from '../models/types.ts';
+import { ServedSlot } from './slot.ts';
+import { CheckpointWatcher } from './watcher.ts';
+
+/** Checkpoint hot-swap settings for `cir serve` (Node). Storage itself is configured by CIR_STORAGE*. */
+export const CheckpointEnvSchema = z.object({
+  /** Key prefix of the checkpoint area to serve from (what `cir train` / `cir publish` write); unset: no watching. */
+  CIR_CHECKPOINTS: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'must be a key prefix such as "checkpoints" (no leading or trailing "/")')
+    .optional(),
+  /** How often to read the `latest` pointer. With fs storage a change is also noticed at once. */
+  CIR_CHECKPOINT_POLL_MS: z.coerce.number().int().min(50).max(3_600_000).default(2000),
+  /** fs: with CIR_STORAGE=fs, also watch the pointer file and check as soon as it changes; off: polling only. */
+  CIR_CHECKPOINT_NOTIFY: z.enum(['fs', 'off']).default('fs'),
+  /** Where verified checkpoints are unpacked for loading; default `<data dir>/checkpoint-cache`. */
+  CIR_CHECKPOINT_CACHE_DIR: z.string().min(1).optional(),
+});
+
+export interface CheckpointServing {
+  slot: ServedSlot;
+  watcher: CheckpointWatcher;
+  close(): Promise<void>;
+}
+
+export interface CheckpointServingOptions {
+  dataDir: string;
+  /** Served until the first checkpoint loads (e.g. CIR_MODEL_DIR), if any. */
+  initial?: ServedModel;
+  load: (dir: string, manifest: CheckpointManifest) => Promise<ModelBackend>;
+  log: (message: string, error?: unknown) => void;
+}
+
+/**
+ * Starts serving from the checkpoint area named by CIR_CHECKPOINTS (undefined when it is unset): loads
+ * the latest checkpoint before returning (if one is published and valid), then keeps watching.
+ */
+export async function startCheckpointServing(
+  env: Record<string, string | undefined>,
+  options: CheckpointServingOptions,
+): Promise<CheckpointServing | undefined> {
+  const config = parseEnv(CheckpointEnvSchema, env);
+  if (config.CIR_CHECKPOINTS === undefined) return undefined;
+  const prefix = config.CIR_CHECKPOINTS;
+  const store = createStorageFromEnv(env, { dataDir: options.dataDir });
+  const cacheDir = config.CIR_CHECKPOINT_CACHE_DIR ?? join(options.dataDir, 'checkpoint-cache');
+  await mkdir(cacheDir, { recursive: true });
+  const slot = new ServedSlot(options.initial, options.log);
+  const watcher = new CheckpointWatcher({
+    store,
+    prefix,
+    cacheDir,
+    pollMs: config.CIR_CHECKPOINT_POLL_MS,
+    slot,
+    load: options.load,
+    log: (message) => options.log(message),
+  });
+  await watcher.check();
+  watcher.start();
+  const notifier = config.CIR_CHECKPOINT_NOTIFY === 'fs' && store instanceof FsObjectStore ? await watchFsPointer(join(store.root, prefix), () => watcher.notify()) : null;
+  return {
+    slot,
+    watcher,
+    async close() {
+      notifier?.close();
+      await watcher.stop();
+      await slot.dispose();
+      await store.close?.();
+    },
+  };
+}
+
+/** With fs storage the pointer is a file: watch its directory so a publish is noticed without waiting for the poll. */
+async function watchFsPointer(dir: string, onChange: () => void): Promise<FSWatcher | null> {
+  try {
+    await mkdir(dir, { recursive: true });
+    const watcher = watch(dir, (_event, name) => {
+      if (name === 'latest') onChange();
+    });
+    // A watcher that breaks (directory removed) leaves polling in charge.
+    watcher.on('error', () => watcher.close());
+    watcher.unref();
+    return watcher;
+  } catch {
+    return null;
+  }
+}

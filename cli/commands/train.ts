@@ -1,0 +1,180 @@
+import { parseArgs } from 'node:util';
+import { EnvConfigError } from '../../core/env.ts';
+import { createQueueFromEnv } from '../../core/queue/from-env.ts';
+import { createStorageFromEnv } from '../../core/storage/from-env.ts';
+import { buildBatch, type BatchOptions, type VoidTurnPolicy } from '../../trainer/batch/build.ts';
+import { createCpuEngine } from '../../trainer/engines/cpu/engine.ts';
+import type { EngineOptions } from '../../trainer/engines/types.ts';
+import { parseBudgetSchedule } from '../../trainer/run/budget.ts';
+import { trainerEnv } from '../../trainer/run/env.ts';
+import { Progress } from '../../trainer/run/progress.ts';
+import { notifyServers } from '../../trainer/publish/notify.ts';
+import { runTrainingJob } from '../../trainer/run/job.ts';
+import { Trainer } from '../../trainer/run/trainer.ts';
+import { UsageError, type CommandIO } from '../io.ts';
+
+export const trainUsage = `usage: cir train --run-dir DIR [--loop] [--init MODEL_DIR] [--budget SCHEDULE] [--batch-records N]
+                 [--min-records N] [--epochs N] [--lr X] [--estimator grpo|rpp] [--void-turns keep|mask_turn|mask_sample]
+                 [--max-steps N] [--wait-s S] [--lease-s S] [--threads N] [--notify SERVER_URL ...]
+One batch job: consume the trajectories queued by the API (CIR_QUEUE*), train on them (cpu engine), export
+the model and publish it as a checkpoint (CIR_STORAGE*, under CIR_CHECKPOINTS, default "checkpoints") that
+servers watching the store pick up. --loop keeps consuming and training until SIGINT/SIGTERM.
+State, metrics.jsonl and plots/*.svg live in the run directory; a run resumes where it stopped.
+  --init          weights of a new run (default: the latest published checkpoint)
+  --budget        tool-call budget schedule written into each checkpoint, e.g. 0:2,40:3,80:4 (default 2)
+  --batch-records records per step (default 64); --min-records: fewer pending, no step (default 1)
+  --epochs        optimizer updates per batch (default 1); --lr: learning rate (default 1e-5)
+  --estimator     advantages: grpo (group mean/std) or rpp (REINFORCE++ with group baseline)
+  --max-steps     stop after this many steps (default: one job trains what it consumed; --loop: no limit)
+  --wait-s        how long a receive waits for messages before the queue counts as empty (default 1)
+  --notify        after each publish, tell this server to swap now (POST /v1/checkpoints/check; bearer key
+                  from CIR_NOTIFY_API_KEY; repeatable); servers also find new checkpoints by polling
+  --lease-s       visibility timeout of received messages: how soon a message comes back if this trainer dies (default 300)
+Prints a JSON summary on stdout; progress goes to stderr. Exit 0 also when the queue was empty.`;
+
+export async function trainCommand(argv: string[], io: CommandIO): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'run-dir': { type: 'string' },
+      loop: { type: 'boolean', default: false },
+      init: { type: 'string' },
+      budget: { type: 'string' },
+      'batch-records': { type: 'string', default: '64' },
+      'min-records': { type: 'string', default: '1' },
+      epochs: { type: 'string', default: '1' },
+      lr: { type: 'string' },
+      estimator: { type: 'string', default: 'grpo' },
+      'void-turns': { type: 'string', default: 'keep' },
+      'max-steps': { type: 'string' },
+      'wait-s': { type: 'string', default: '1' },
+      'lease-s': { type: 'string', default: '300' },
+      threads: { type: 'string' },
+      notify: { type: 'string', multiple: true },
+    },
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const runDir = values['run-dir'];
+  if (!runDir) throw new UsageError('--run-dir is required');
+  const strings = values as Record<string, unknown>;
+  const int = (name: string, min: number) => intArg(name, strings[name] as string | undefined, min);
+  const positive = (name: string) => positiveArg(name, strings[name] as string | undefined);
+  const estimators: Record<string, BatchOptions['estimator']> = { grpo: 'grpo', rpp: 'reinforce_plus_plus_baseline', reinforce_plus_plus_baseline: 'reinforce_plus_plus_baseline' };
+  const estimator = estimators[values.estimator];
+  if (!estimator) throw new UsageError(`--estimator must be grpo or rpp, got "${values.estimator}"`);
+  const voidTurns = values['void-turns'] as VoidTurnPolicy;
+  if (!['keep', 'mask_turn', 'mask_sample'].includes(voidTurns)) throw new UsageError(`--void-turns must be keep, mask_turn or mask_sample, got "${voidTurns}"`);
+  let schedule;
+  try {
+    schedule = values.budget === undefined ? undefined : parseBudgetSchedule(values.budget);
+  } catch (error) {
+    throw new UsageError(`--budget: ${(error as Error).message}`);
+  }
+  const lr = positive('lr');
+  const engineOptions: EngineOptions = { ...(int('threads', 1) !== undefined && { threads: int('threads', 1) }), ...(lr !== undefined && { optimizer: { lr } }) };
+
+  let env;
+  let store;
+  let queue;
+  try {
+    env = trainerEnv(process.env);
+    store = createStorageFromEnv(process.env, { dataDir: env.CIR_DATA_DIR });
+    queue = createQueueFromEnv(process.env, { dataDir: env.CIR_DATA_DIR });
+  } catch (error) {
+    if (error instanceof EnvConfigError) throw new UsageError(error.message);
+    throw error;
+  }
+
+  const progress = new Progress(io.stderr as NodeJS.WritableStream & { isTTY?: boolean });
+  const abort = new AbortController();
+  const stop = (signal: string) => {
+    progress.line(`received ${signal}: finishing the current step, then stopping`);
+    abort.abort();
+  };
+  const onInt = () => stop('SIGINT');
+  const onTerm = () => stop('SIGTERM');
+  process.once('SIGINT', onInt);
+  process.once('SIGTERM', onTerm);
+
+  let trainer: Trainer | undefined;
+  try {
+    trainer = await Trainer.open({
+      runDir,
+      store,
+      queue,
+      prefix: env.CIR_CHECKPOINTS,
+      createEngine: createCpuEngine,
+      engineOptions,
+      buildBatch: (records) => buildBatch(records, { estimator, voidTurns }),
+      init: values.init ? { dir: values.init, version: null } : undefined,
+      schedule,
+      batchRecords: int('batch-records', 1),
+      minRecords: int('min-records', 1),
+      epochs: int('epochs', 1),
+      queueWaitS: positive('wait-s'),
+      visibilityTimeoutS: int('lease-s', 1),
+      progress,
+      log: (line) => progress.line(line),
+    });
+    const { steps, consumed } = await runTrainingJob(trainer, {
+      loop: values.loop,
+      maxSteps: int('max-steps', 1),
+      signal: abort.signal,
+      onStep: async ({ step, version, metrics: m }) => {
+        progress.line(
+          `step ${step}: reward ${fmt(m.reward)}, accuracy ${fmt(m.accuracy)}, tool-call rate ${fmt(m.tool_call_rate)}, ` +
+            `response length ${fmt(m.response_length)}, entropy ${fmt(m.entropy)}, clip fraction ${fmt(m.clip_fraction)} → ${version}`,
+        );
+        // Best effort: servers that miss the notification pick the checkpoint up at their next poll.
+        for (const n of await notifyServers(values.notify ?? [], { apiKey: process.env.CIR_NOTIFY_API_KEY })) {
+          progress.line(`notified ${n.url}: ${n.ok ? '' : 'FAILED '}${n.detail}`);
+        }
+      },
+    });
+    if (steps.length === 0) progress.line(consumed.accepted === 0 ? 'queue empty: no new trajectories, nothing to train' : 'no step taken (not enough records yet)');
+    io.stdout.write(
+      `${JSON.stringify(
+        {
+          run_dir: runDir,
+          step: trainer.step,
+          latest: trainer.runState.model.version,
+          steps: steps.map((s) => s.metrics),
+          consumed,
+          pending_records: trainer.pendingRecords(),
+          totals: trainer.consumer.totals(),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    return 0;
+  } catch (error) {
+    progress.line(`cir train: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+    await trainer?.close();
+    await queue.close?.();
+    await store.close?.();
+  }
+}
+
+function fmt(value: unknown): string {
+  return typeof value === 'number' ? (Math.abs(value) >= 100 ? value.toFixed(0) : value.toPrecision(3)) : 'n/a';
+}
+
+function intArg(name: string, raw: string | undefined, min: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
+  return n;
+}
+
+function positiveArg(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`--${name} must be a positive number, got "${raw}"`);
+  return n;
+}

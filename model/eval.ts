@@ -1,0 +1,87 @@
+/**
+ * Held-out accuracy of a model directory with tools vs without, through the real rollout loop:
+ *
+ *   npx tsx model/eval.ts --model DIR [--split heldout] [--count 120] [--seed 0] [--budget 2]
+ *                         [--sweep 1,3,4] [--n 1] [--temperature 0] [--max-tokens 768] [--threads 1]
+ *
+ * Prints one JSON object on stdout: { model, split, count, with_tools: EvalReport,
+ * without_tools: EvalReport, lift, by_budget? } (lift = accuracy with tools minus without, in
+ * points; by_budget: accuracy and tool use at each --sweep budget, the effect of the budget).
+ * Progress on stderr.
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadModelBackend } from '../api/models/index.ts';
+import { Sandbox } from '../api/sandbox/index.ts';
+import { createQuickJSNodeExecutor } from '../api/sandbox/quickjs/node.ts';
+import { evaluate } from './evaluate.ts';
+import { generateProblems, SPLITS, type Split } from './tasks/generate.ts';
+
+const USAGE =
+  'usage: npx tsx model/eval.ts --model DIR [--split heldout] [--count 120] [--seed 0] [--budget 2] [--sweep 1,3,4] [--n 1] [--temperature 0] [--max-tokens 768] [--threads 1]';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    split: { type: 'string', default: 'heldout' },
+    count: { type: 'string', default: '120' },
+    seed: { type: 'string', default: '0' },
+    budget: { type: 'string', default: '2' },
+    sweep: { type: 'string', default: '' },
+    n: { type: 'string', default: '1' },
+    temperature: { type: 'string', default: '0' },
+    'max-tokens': { type: 'string', default: '768' },
+    threads: { type: 'string', default: '1' },
+  },
+});
+const ints = Object.fromEntries((['count', 'seed', 'budget', 'n', 'max-tokens', 'threads'] as const).map((k) => [k, Number(values[k])]));
+const temperature = Number(values.temperature);
+const split = values.split as Split;
+const sweep = values.sweep === '' ? [] : values.sweep!.split(',').map(Number);
+if (sweep.some((b) => !Number.isSafeInteger(b) || b < 0)) {
+  console.error(`--sweep must list budgets like 1,3,4; got ${values.sweep}\n${USAGE}`);
+  process.exit(2);
+}
+if (!values.model || !SPLITS.includes(split) || Object.values(ints).some((v) => !Number.isSafeInteger(v) || v < 0) || !(temperature >= 0)) {
+  console.error(USAGE);
+  process.exit(2);
+}
+
+const dir = resolve(values.model);
+const backend = await loadModelBackend({ kind: 'onnx', dir, threads: ints.threads });
+const sandbox = new Sandbox({
+  executors: [createQuickJSNodeExecutor({ threads: 1 })],
+  limits: {
+    maxCodeBytes: 64 * 1024,
+    timeoutMs: { default: 5000, max: 5000 },
+    memoryMb: { default: 256, max: 256 },
+    outputBytes: { default: 64 * 1024, max: 64 * 1024 },
+  },
+  queueLimit: 64,
+});
+try {
+  const problems = generateProblems({ split, count: ints.count!, seed: ints.seed });
+  const served = { backend, checkpoint: { version: 'eval' } };
+  const run = (budget: number, label: string) =>
+    evaluate(served, sandbox, problems, {
+      budget,
+      n: ints.n,
+      temperature,
+      maxTokens: ints['max-tokens'],
+      seed: ints.seed,
+      onProblem: (done, total) => process.stderr.write(`\r${label}: ${done}/${total}`),
+    }).finally(() => process.stderr.write('\n'));
+  const withTools = await run(ints.budget!, `with tools (budget ${ints.budget})`);
+  const withoutTools = await run(0, 'without tools (budget 0)');
+  const lift = Math.round((withTools.accuracy - withoutTools.accuracy) * 1000) / 10;
+  const byBudget: Record<string, { accuracy: number; toolCallsPerSample: number; toolCallRate: number }> = {};
+  for (const budget of sweep) {
+    const r = await run(budget, `budget ${budget}`);
+    byBudget[budget] = { accuracy: r.accuracy, toolCallsPerSample: r.toolCallsPerSample, toolCallRate: r.toolCallRate };
+  }
+  const report = { model: dir, split, count: problems.length, with_tools: withTools, without_tools: withoutTools, lift, ...(sweep.length > 0 && { by_budget: byBudget }) };
+  console.log(JSON.stringify(report, null, 2));
+} finally {
+  await backend.dispose();
+  await sandbox.dispose();
+}

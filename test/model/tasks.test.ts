@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { grade } from '../../api/grading/index.ts';
+import { TASK_KINDS, type PhrasingSet } from '../../model/tasks/kinds.ts';
+import { generateProblems, problemJson, SPLIT_SPECS, SPLITS } from '../../model/tasks/generate.ts';
+
+/** The task family: seeded generation, split rules, exact golds the grader accepts. */
+
+describe('task kinds', () => {
+  it('every kind has warm-start, RL-only and held-out phrasings and at least one bug', () => {
+    for (const kind of TASK_KINDS) {
+      const sets = new Set<PhrasingSet>(kind.phrasings.map((p) => p.set));
+      expect([...sets].sort(), kind.name).toEqual(['heldout', 'rl', 'warmstart']);
+      expect(kind.bugs.length, kind.name).toBeGreaterThan(0);
+    }
+  });
+
+  it('computes golds exactly on hand-checked cases', () => {
+    const byName = Object.fromEntries(TASK_KINDS.map((k) => [k.name, k]));
+    expect(byName.product!.answer({ a: 123456789n, b: 987654321n })).toBe(121932631112635269n);
+    expect(byName.power_mod!.answer({ a: 2n, e: 10n, m: 1000n })).toBe(24n);
+    expect(byName.power_digit_sum!.answer({ a: 2n, b: 15n })).toBe(26n); // 32768
+    expect(byName.factorial_digit_sum!.answer({ n: 10n })).toBe(27n); // 3628800
+    expect(byName.fibonacci!.answer({ n: 10 })).toBe(55n);
+    expect(byName.binomial!.answer({ n: 10n, k: 3n })).toBe(120n);
+    expect(byName.count_multiples!.answer({ limit: 100, a: 4, b: 6 })).toBe(33n); // 25 + 16 - 8
+    expect(byName.gcd!.answer({ a: 84n, b: 36n })).toBe(12n);
+    expect(byName.prime_count!.answer({ limit: 100 })).toBe(25n);
+    expect(byName.sum_of_squares!.answer({ n: 10n })).toBe(385n);
+    expect(byName.sum!.answer({ xs: [1n, 2n, 3n] })).toBe(6n);
+    expect(byName.power!.answer({ a: 3n, b: 40n })).toBe(12157665459056928801n);
+  });
+});
+
+describe('generateProblems', () => {
+  it('is deterministic, prefix-stable, and differs between seeds and splits', () => {
+    const a = generateProblems({ split: 'warmstart', count: 50, seed: 3 });
+    expect(generateProblems({ split: 'warmstart', count: 50, seed: 3 })).toEqual(a);
+    expect(generateProblems({ split: 'warmstart', count: 20, seed: 3 })).toEqual(a.slice(0, 20));
+    const texts = (xs: { text: string }[]) => xs.map((p) => p.text);
+    expect(texts(generateProblems({ split: 'warmstart', count: 50, seed: 4 }))).not.toEqual(texts(a));
+    expect(texts(generateProblems({ split: 'seen', count: 50, seed: 3 }))).not.toEqual(texts(a));
+  });
+
+  it('keeps each split to its phrasings and levels, and covers every kind', () => {
+    for (const split of SPLITS) {
+      const problems = generateProblems({ split, count: 400, seed: 0 });
+      const spec = SPLIT_SPECS[split];
+      for (const p of problems) {
+        expect(spec.phrasings).toContain(p.phrasingSet);
+        expect(spec.levels).toContain(p.level);
+        expect(p.id.startsWith(`${split}-0-`)).toBe(true);
+      }
+      expect(new Set(problems.map((p) => p.kind)).size).toBe(TASK_KINDS.length);
+      expect(new Set(problems.map((p) => p.level))).toEqual(new Set(spec.levels));
+    }
+  });
+
+  it('never shows a held-out phrasing to training splits, nor a training text to the held-out split', () => {
+    const train = [...generateProblems({ split: 'warmstart', count: 2000 }), ...generateProblems({ split: 'rl', count: 2000 })];
+    const heldout = generateProblems({ split: 'heldout', count: 2000 });
+    expect(train.some((p) => p.phrasingSet === 'heldout')).toBe(false);
+    const trainTexts = new Set(train.map((p) => p.text));
+    expect(heldout.filter((p) => trainTexts.has(p.text))).toEqual([]);
+    // The warm start never sees level 3 operands; RL and the held-out split do.
+    expect(generateProblems({ split: 'warmstart', count: 500 }).some((p) => p.level === 3)).toBe(false);
+  });
+
+  it('restricts kinds and levels on request and rejects bad options', () => {
+    const ps = generateProblems({ split: 'rl', count: 30, kinds: ['gcd', 'power'], levels: [3] });
+    expect(new Set(ps.map((p) => p.kind))).toEqual(new Set(['gcd', 'power']));
+    expect(ps.every((p) => p.level === 3)).toBe(true);
+    expect(() => generateProblems({ split: 'warmstart', count: 1, levels: [3] })).toThrow(/levels 1, 2; not 3/);
+    expect(() => generateProblems({ split: 'nope' as never, count: 1 })).toThrow(/unknown split/);
+    expect(() => generateProblems({ split: 'rl', count: 1, kinds: ['nope'] })).toThrow(/unknown task kind "nope"/);
+    expect(() => generateProblems({ split: 'rl', count: -1 })).toThrow(/count/);
+  });
+
+  it('golds are exact integers that the grader accepts and that are beyond mental arithmetic', () => {
+    const problems = generateProblems({ split: 'heldout', count: 300, seed: 1 });
+    for (const p of problems) {
+      expect(p.answer).toMatch(/^\d+$/);
+      expect(grade(p.answer, { response: `So the answer is \\boxed{${p.answer}}.` }).equal).toBe(true);
+      const off = (BigInt(p.answer) + 1n).toString();
+      expect(grade(p.answer, { answer: off }).equal, `${p.answer} vs ${off}`).toBe(false);
+    }
+    // Most answers are long: no guessing them.
+    const long = problems.filter((p) => p.answer.length >= 6).length;
+    expect(long / problems.length).toBeGreaterThan(0.6);
+    // JSON-safe form keeps the parameters as decimal strings.
+    const json = problemJson(generateProblems({ split: 'rl', count: 1, kinds: ['product'] })[0]!);
+    expect(typeof (json.params as Record<string, unknown>).a).toBe('string');
+  });
+});

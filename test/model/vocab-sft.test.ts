@@ -1,0 +1,96 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Rng } from '../../api/models/generation/rng.ts';
+import { loadTokenizer, type HfTokenizerFiles } from '../../api/models/tokenizer.ts';
+import { DEFAULT_PROMPT_TEMPLATE, promptMessages, renderPrompt } from '../../api/reasoning/prompt.ts';
+import { createQuickJSNodeExecutor } from '../../api/sandbox/quickjs/node.ts';
+import type { Executor } from '../../api/sandbox/types.ts';
+import { countParameters } from '../../core/onnx/decoder.ts';
+import { DEFAULT_MODEL_CONFIG } from '../../model/config.ts';
+import { sftExample } from '../../model/sft.ts';
+import { ReferenceSolver, SOLUTION_STYLES } from '../../model/solutions/reference.ts';
+import { generateProblems, SPLITS } from '../../model/tasks/generate.ts';
+import { Draw } from '../../model/tasks/random.ts';
+import { SPECIAL_IDS, VOCAB_SIZE, writeVocabFiles } from '../../model/vocab.ts';
+
+/** The byte vocabulary through the API's tokenizer loader, the chat template, and the warm-start sequences. */
+
+let dir: string;
+let tokenizer: HfTokenizerFiles;
+let executor: Executor;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cir-model-vocab-'));
+  await writeVocabFiles(dir, DEFAULT_MODEL_CONFIG.maxPositionEmbeddings);
+  tokenizer = await loadTokenizer(dir);
+  executor = createQuickJSNodeExecutor({ threads: 1 });
+});
+
+afterAll(async () => {
+  await executor.dispose();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('byte vocabulary', () => {
+  it('loads through api/models/tokenizer.ts with 256 byte ids and the ChatML specials', () => {
+    expect(tokenizer.vocabSize).toBe(VOCAB_SIZE);
+    expect(VOCAB_SIZE).toBe(259);
+    expect([...tokenizer.specialTokenIds].sort()).toEqual(Object.values(SPECIAL_IDS).sort());
+    expect(tokenizer.eosTokenId).toBe(SPECIAL_IDS['<|im_end|>']);
+    // One id per byte, any input (non-ASCII included) round-trips.
+    for (const text of ['What is 12 times 34?', '```javascript\nconsole.log(1n);\n```', 'héllo 😀 数学 \\boxed{x}']) {
+      const ids = tokenizer.encode(text, { addSpecialTokens: false });
+      expect(ids).toHaveLength(new TextEncoder().encode(text).length);
+      expect(tokenizer.decode(ids)).toBe(text);
+    }
+  });
+
+  it('renders the chat template without the system prompt, and encodes specials as single ids', () => {
+    const messages = promptMessages(DEFAULT_PROMPT_TEMPLATE, { problem: 'What is 2^10?' });
+    expect(messages[0]!.role).toBe('system');
+    expect(tokenizer.renderChat(messages)).toBe('<|im_start|>user\nWhat is 2^10?<|im_end|>\n<|im_start|>assistant\n');
+    const ids = renderPrompt(tokenizer, messages);
+    expect(ids[0]).toBe(SPECIAL_IDS['<|im_start|>']);
+    expect(ids.filter((id) => id === SPECIAL_IDS['<|im_end|>'])).toHaveLength(1);
+    expect(ids).toHaveLength(2 + 'user\nWhat is 2^10?'.length + 1 + 1 + 'assistant\n'.length);
+  });
+
+  it('the model config is Llama-style, within 10M parameters, and matches the vocabulary', () => {
+    expect(DEFAULT_MODEL_CONFIG.vocabSize).toBe(VOCAB_SIZE);
+    expect(countParameters(DEFAULT_MODEL_CONFIG)).toBeLessThanOrEqual(10_000_000);
+    expect(DEFAULT_MODEL_CONFIG.eosTokenId).toContain(SPECIAL_IDS['<|im_end|>']);
+  });
+});
+
+describe('warm-start sequences', () => {
+  it('round-trip, fit the context, and mask exactly the prompt and the output blocks, for every split and style', async () => {
+    const solver = new ReferenceSolver(executor);
+    const draw = new Draw(new Rng(4));
+    const endOfTurn = SPECIAL_IDS['<|im_end|>'];
+    let longest = 0;
+    for (const split of SPLITS) {
+      for (const problem of generateProblems({ split, count: 24, seed: 8 })) {
+        for (const style of SOLUTION_STYLES) {
+          const solution = await solver.solve(problem, style, draw);
+          const example = sftExample(tokenizer, endOfTurn, problem, solution);
+          expect(example.lossMask).toHaveLength(example.ids.length);
+          longest = Math.max(longest, example.ids.length);
+          // Byte tokenisation is context-free: encoding the whole response equals the loop's turn-by-turn ids.
+          const response = example.ids.slice(example.promptLength, -1);
+          expect(response).toEqual(tokenizer.encode(solution.text, { addSpecialTokens: false }));
+          expect(tokenizer.decode(response)).toBe(solution.text);
+          expect(example.ids.at(-1)).toBe(endOfTurn);
+          // Mask: 0 on the prompt and on output blocks, 1 everywhere else (the end-of-turn token included).
+          expect(example.lossMask.slice(0, example.promptLength).every((m) => m === 0)).toBe(true);
+          const masked = example.ids.filter((_, i) => i >= example.promptLength && example.lossMask[i] === 0);
+          const outputs = solution.segments.filter((s) => s.type === 'output').map((s) => s.text).join('');
+          expect(tokenizer.decode(masked)).toBe(outputs);
+          expect(example.lossMask.at(-1)).toBe(1);
+        }
+      }
+    }
+    expect(longest).toBeLessThanOrEqual(DEFAULT_MODEL_CONFIG.maxPositionEmbeddings);
+  });
+});

@@ -1,0 +1,183 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sha256Hex } from '../../core/bytes.ts';
+import {
+  assertCheckpointVersion,
+  checkpointKey,
+  LATEST_POINTER_SCHEMA_VERSION,
+  latestKey,
+  manifestKey,
+  MANIFEST_FILE,
+  readLatestPointer,
+  type LatestPointer,
+} from '../../core/checkpoints/layout.ts';
+import { CHECKPOINT_SCHEMA_VERSION, parseCheckpointManifest, type CheckpointManifest } from '../../core/schemas/checkpoint.ts';
+import type { ObjectStore } from '../../core/storage/object-store.ts';
+import { budgetAt, type ToolBudgetSchedule } from '../run/budget.ts';
+
+/**
+ * Publishes a model directory as a checkpoint (layout: core/checkpoints/layout.ts): every file first
+ * (each put verified against its SHA-256), the manifest next, the `latest` pointer last. Whatever
+ * fails part-way leaves `latest` naming the previous checkpoint; the stray files of the failed attempt
+ * are harmless (nothing points at them) and a retry with the same inputs overwrites them with the same
+ * bytes, so republishing after a crash is idempotent.
+ */
+
+export interface PublishOptions {
+  store: ObjectStore;
+  /** Key prefix of the checkpoint area, e.g. `checkpoints`. */
+  prefix: string;
+  /** HF-optimum ONNX layout: model.onnx, config.json, tokenizer.json, tokenizer_config.json (with its chat template). */
+  modelDir: string;
+  version: string;
+  parent: string | null;
+  step: number;
+  schedule: ToolBudgetSchedule;
+  metrics?: Record<string, number>;
+  /** Fixed by callers that may retry, so the retried manifest is byte-identical. Default now. */
+  createdAt?: string;
+  /**
+   * The version `latest` must still name (null: nothing published yet) for this publish to go ahead:
+   * catches a second trainer publishing into the same place. Undefined: no check.
+   */
+  expectLatest?: string | null;
+  /** Progress per uploaded file. */
+  onFile?: (path: string, index: number, total: number) => void;
+}
+
+export interface Published {
+  manifest: CheckpointManifest;
+  pointer: LatestPointer;
+  /** Keys written, pointer last. */
+  keys: string[];
+}
+
+/** `latest` moved to a version this publisher did not expect: another trainer is publishing here. */
+export class PublishConflictError extends Error {
+  constructor(
+    readonly expected: string | null,
+    readonly found: string | null,
+  ) {
+    super(
+      `refusing to publish: ${found === null ? 'nothing' : `checkpoint ${found}`} is the latest, but this trainer expected ` +
+        `${expected === null ? 'nothing' : expected} (another trainer is publishing to the same place?)`,
+    );
+    this.name = 'PublishConflictError';
+  }
+}
+
+/** A publish that stopped part-way (storage down): says how far it got and that `latest` was not moved. */
+export class PublishError extends Error {
+  constructor(message: string, override readonly cause: unknown) {
+    super(message);
+    this.name = 'PublishError';
+  }
+}
+
+export async function publishCheckpoint(options: PublishOptions): Promise<Published> {
+  const { store, prefix, version } = options;
+  assertCheckpointVersion(version);
+  const files = await hashModelDir(options.modelDir);
+  const manifest = parseCheckpointManifest({
+    schema_version: CHECKPOINT_SCHEMA_VERSION,
+    version,
+    parent: options.parent,
+    created_at: options.createdAt ?? new Date().toISOString(),
+    step: options.step,
+    files: Object.fromEntries(files.map((f) => [f.path, f.sha256])),
+    tool_budget: { limit: budgetAt(options.schedule, options.step), schedule: options.schedule },
+    metrics: options.metrics ?? {},
+    tokenizer: 'tokenizer.json',
+    chat_template: await readChatTemplate(options.modelDir),
+  });
+  if (!('tokenizer.json' in manifest.files)) throw new Error(`${options.modelDir} has no tokenizer.json; a checkpoint needs its tokenizer`);
+  const manifestBytes = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
+  const manifestSha = await sha256Hex(manifestBytes);
+
+  const previous = await readLatestPointer(store, prefix);
+  if (options.expectLatest !== undefined && previous?.version !== version && (previous?.version ?? null) !== options.expectLatest) {
+    throw new PublishConflictError(options.expectLatest, previous?.version ?? null);
+  }
+  const existing = await store.get(manifestKey(prefix, version));
+  if (existing !== null && (await sha256Hex(existing)) !== manifestSha) {
+    throw new Error(`checkpoint version ${version} is already published under ${prefix}/ with different content; choose another version`);
+  }
+
+  const keys: string[] = [];
+  const stage = (what: string, key: string) => async (run: () => Promise<void>) => {
+    try {
+      await run();
+      keys.push(key);
+    } catch (error) {
+      throw new PublishError(
+        `publishing ${version} failed while writing ${what} (${key}): ${(error as Error).message}; ` +
+          `${latestKey(prefix)} still names ${previous?.version ?? 'nothing'}, so nothing was published. Retry to resume.`,
+        error,
+      );
+    }
+  };
+  for (const [i, file] of files.entries()) {
+    const key = checkpointKey(prefix, version, file.path);
+    await stage(`file ${i + 1} of ${files.length}`, key)(() => store.put(key, file.bytes, { sha256: file.sha256 }));
+    options.onFile?.(file.path, i + 1, files.length);
+  }
+  const mKey = manifestKey(prefix, version);
+  await stage('the manifest', mKey)(() => store.put(mKey, manifestBytes, { sha256: manifestSha, contentType: 'application/json' }));
+  const pointer: LatestPointer = {
+    schema_version: LATEST_POINTER_SCHEMA_VERSION,
+    version,
+    manifest: `${version}/${MANIFEST_FILE}`,
+    sha256: manifestSha,
+    published_at: new Date().toISOString(),
+  };
+  const pKey = latestKey(prefix);
+  await stage('the latest pointer', pKey)(() =>
+    store.put(pKey, new TextEncoder().encode(`${JSON.stringify(pointer)}\n`), { contentType: 'application/json' }),
+  );
+  return { manifest, pointer, keys };
+}
+
+interface HashedFile {
+  path: string;
+  bytes: Uint8Array;
+  sha256: string;
+}
+
+/** Every regular file under `dir` (recursively, '/'-separated relative paths), skipping dotfiles such as cache markers. */
+async function hashModelDir(dir: string): Promise<HashedFile[]> {
+  const out: HashedFile[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await readdir(join(dir, rel), { withFileTypes: true });
+    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (entry.name.startsWith('.')) continue;
+      const path = rel ? `${rel}/${entry.name}` : entry.name;
+      if (path === MANIFEST_FILE) throw new Error(`${dir} contains ${MANIFEST_FILE}, a name the checkpoint layout reserves`);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile()) {
+        const bytes = new Uint8Array(await readFile(join(dir, path)));
+        out.push({ path, bytes, sha256: await sha256Hex(bytes) });
+      }
+    }
+  };
+  await walk('');
+  if (!out.some((f) => f.path === 'model.onnx' || f.path === 'onnx/model.onnx')) {
+    throw new Error(`${dir} has no model.onnx (or onnx/model.onnx): not a model directory in the ONNX layout`);
+  }
+  return out;
+}
+
+async function readChatTemplate(dir: string): Promise<string> {
+  let config: { chat_template?: unknown };
+  try {
+    config = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8'));
+  } catch (error) {
+    throw new Error(`${dir}/tokenizer_config.json: ${(error as Error).message}`);
+  }
+  const template = config.chat_template;
+  // HF allows one template or a list of named ones; the default one is what serving uses.
+  const chosen = Array.isArray(template)
+    ? (template.find((t) => t?.name === 'default') ?? template[0])?.template
+    : template;
+  if (typeof chosen !== 'string' || chosen === '') throw new Error(`${dir}/tokenizer_config.json has no chat_template; a checkpoint needs one`);
+  return chosen;
+}
