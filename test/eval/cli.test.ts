@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../cli-run.ts';
 import { main } from '../../cli/main.ts';
 import { ensureModel } from '../../scripts/make-model.ts';
 import { dataDir, tempDir } from './fixtures.ts';
@@ -72,16 +72,7 @@ async function serve(port = 0): Promise<{ url: string; run: Run }> {
 
 const sampleLines = (dir: string) => (existsSync(join(dir, 'samples.jsonl')) ? readFileSync(join(dir, 'samples.jsonl'), 'utf8').split('\n').filter(Boolean).length : 0);
 
-async function inProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await main(['eval', ...args], { stdin: new PassThrough(), stdout, stderr });
-  return { code, stdout: out, stderr: err };
-}
+const inProcess = (args: string[]) => runCommand(main, ['eval', ...args]);
 
 describe('cir eval', () => {
   it('evaluates over a remote /v1/completions server, and stops resumable when it dies mid-run', async () => {

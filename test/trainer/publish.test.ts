@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runCommand } from '../cli-run.ts';
 import { publishCommand } from '../../cli/commands/publish.ts';
 import { fetchVerifiedFiles, readLatestPointer, readPointedManifest } from '../../core/checkpoints/layout.ts';
 import { FsObjectStore } from '../../core/storage/fs.ts';
@@ -99,22 +99,7 @@ describe('publishCheckpoint', () => {
 });
 
 describe('cir publish', () => {
-  async function run(argv: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (d) => (out += d));
-    stderr.on('data', (d) => (err += d));
-    const saved = { ...process.env };
-    Object.assign(process.env, env);
-    try {
-      const code = await publishCommand(argv, { stdin: new PassThrough(), stdout, stderr });
-      return { code, stdout: out, stderr: err };
-    } finally {
-      process.env = saved;
-    }
-  }
+  const run = (argv: string[], env: Record<string, string>) => runCommand(publishCommand, argv, env);
 
   it('publishes a model directory, chaining parents through latest', async () => {
     const env = { CIR_STORAGE: 'fs', CIR_STORAGE_DIR: join(root, 'objects'), CIR_CHECKPOINTS: 'ckpts' };

@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeServer } from '../../api/node.ts';
 import { OnnxBackend } from '../../api/models/onnx/backend.ts';
+import { runCommand } from '../cli-run.ts';
 import { trainCommand } from '../../cli/commands/train.ts';
 import { readLatestPointer, readPointedManifest } from '../../core/checkpoints/layout.ts';
 import { LocalQueue } from '../../core/queue/local.ts';
@@ -230,35 +231,21 @@ describe('cir train (Trainer)', () => {
     const store = new FsObjectStore(join(dir, 'objects'));
     const queue = new LocalQueue(join(dir, 'queue'));
     const env = { CIR_DATA_DIR: dir, CIR_STORAGE_DIR: join(dir, 'objects'), CIR_QUEUE_DIR: join(dir, 'queue'), CIR_CHECKPOINTS: 'ckpt' };
-    const run = async (argv: string[]) => {
-      const stdout = new PassThrough();
-      const stderr = new PassThrough();
-      let out = '';
-      let err = '';
-      stdout.on('data', (d) => (out += d));
-      stderr.on('data', (d) => (err += d));
-      const saved = { ...process.env };
-      Object.assign(process.env, env);
-      try {
-        return { code: await trainCommand(argv, { stdin: new PassThrough(), stdout, stderr }), out, err };
-      } finally {
-        process.env = saved;
-      }
-    };
+    const run = (argv: string[]) => runCommand(trainCommand, argv, env);
     const args = ['--run-dir', join(dir, 'run'), '--init', modelDir, '--batch-records', '12', '--wait-s', '0.05', '--threads', '1', '--budget', '0:2,1:4'];
     const empty = await run(args);
     expect(empty.code).toBe(0);
-    expect(empty.err).toContain('queue empty');
-    expect(JSON.parse(empty.out)).toMatchObject({ step: 0, steps: [] });
+    expect(empty.stderr).toContain('queue empty');
+    expect(JSON.parse(empty.stdout)).toMatchObject({ step: 0, steps: [] });
 
     await sendBatch(store, queue, records.slice(0, 12));
     await sendBatch(store, queue, [...records.slice(12, 24), '{"broken']);
     const job = await run(args);
     expect(job.code).toBe(0);
-    const summary = JSON.parse(job.out);
+    const summary = JSON.parse(job.stdout);
     expect(summary).toMatchObject({ step: 2, latest: 'run-step-000002', pending_records: 0, consumed: { accepted: 24, rejected: 1 } });
     expect(summary.steps.map((s: { tool_budget: number }) => s.tool_budget)).toEqual([4, 4]);
-    expect(job.err).toMatch(/step 1: reward .*entropy .*clip fraction .* → run-step-000001/);
-    expect(job.err).toContain('malformed line');
+    expect(job.stderr).toMatch(/step 1: reward .*entropy .*clip fraction .* → run-step-000001/);
+    expect(job.stderr).toContain('malformed line');
   });
 });
