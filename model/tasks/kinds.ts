@@ -9,7 +9,8 @@ import type { Draw } from './random.ts';
  * - `sample(draw, level)`: parameters; `level` 1..3 scales operand sizes (see README.md);
  * - `answer(p)`: the gold answer, computed here exactly with BigInt, never by running the code;
  * - phrasings, each assigned to one phrasing set (warm start, RL only, held out);
- * - `plan(p)`: the sentence the solution starts with; `code(p)`: a correct solution;
+ * - `plan(p)`: the sentence the solution starts with, a few words naming the method (every byte is a
+ *   token the warm start pays for; the longer sentences made plans 19% of its tokens); `code(p)`: a correct solution;
  * - `bugs`: plausible wrong solutions (Number instead of BigInt, off-by-one bounds, a wrong
  *   operator) that make the warm start noisy, so reward has something to select.
  */
@@ -119,7 +120,7 @@ export const product = kind({
     { set: 'rl', text: ({ a, b }) => `Multiply ${a} by ${b}. What do you get?` },
     { set: 'heldout', text: ({ a, b }) => `Find the exact value of ${a} multiplied by ${b}.` },
   ],
-  plan: () => 'The product is too large for floating point, so I multiply the numbers as BigInt.',
+  plan: () => 'I multiply them as BigInt.',
   code: ({ a, b }) => lines(`const a = ${a}n;`, `const b = ${b}n;`, 'console.log(String(a * b));'),
   // BigInt only at the end: exact digits of the rounded float (a float printed in exponent form would
   // grade equal to the gold by relative tolerance, so the bug would not be one).
@@ -139,7 +140,7 @@ export const sum = kind({
     { set: 'rl', text: ({ xs }) => `Find the total of ${xs.join(', ')}.` },
     { set: 'heldout', text: ({ xs }) => `Evaluate ${xs.join(' + ')} exactly.` },
   ],
-  plan: () => 'Adding numbers this long by hand is error-prone, so I add them as BigInt.',
+  plan: () => 'I add them as BigInt.',
   code: ({ xs }) => lines(`const xs = [${xs.map((x) => `${x}n`).join(', ')}];`, 'let total = 0n;', 'for (const x of xs) total += x;', 'console.log(String(total));'),
   bugs: [
     {
@@ -164,7 +165,7 @@ export const power = kind({
     { set: 'rl', text: ({ a, b }) => `What is the exact value of ${a} raised to the power ${b}?` },
     { set: 'heldout', text: ({ a, b }) => `What do you get when you multiply ${b} copies of ${a} together?` },
   ],
-  plan: () => 'The power has far too many digits to compute by hand, so I use BigInt exponentiation.',
+  plan: () => 'I use BigInt exponentiation.',
   code: ({ a, b }) => `console.log(String(${a}n ** ${b}n));`,
   bugs: [{ name: 'off_by_one', code: ({ a, b }) => lines('let r = 1n;', `for (let i = 1; i < ${b}; i++) r *= ${a}n;`, 'console.log(String(r));') }],
 });
@@ -182,7 +183,7 @@ export const powerMod = kind({
     { set: 'rl', text: ({ a, e, m }) => `Find ${a} to the power ${e}, modulo ${m}.` },
     { set: 'heldout', text: ({ a, e, m }) => `When ${a} is raised to the power ${e} and divided by ${m}, what remainder is left?` },
   ],
-  plan: () => 'The exponent is huge, so I use fast modular exponentiation with BigInt.',
+  plan: () => 'I use fast modular exponentiation with BigInt.',
   code: ({ a, e, m }) =>
     lines(
       `let base = ${a}n % ${m}n, exp = ${e}n, result = 1n;`,
@@ -223,7 +224,7 @@ export const powerDigitSum = kind({
     { set: 'rl', text: ({ a, b }) => `Add up all the digits of ${a}^${b}. What is the result?` },
     { set: 'heldout', text: ({ a, b }) => `If ${a}^${b} is written out in full, what do its digits add up to?` },
   ],
-  plan: () => 'I compute the power exactly with BigInt and add up its digits.',
+  plan: () => 'I compute the power with BigInt and sum its digits.',
   code: ({ a, b }) => lines('let sum = 0;', `for (const d of String(${a}n ** ${b}n)) sum += Number(d);`, 'console.log(sum);'),
   bugs: [{ name: 'number', code: ({ a, b }) => lines('let sum = 0;', `for (const d of String(${a} ** ${b})) sum += Number(d);`, 'console.log(sum);') }],
 });
@@ -241,7 +242,7 @@ export const factorialDigitSum = kind({
     { set: 'rl', text: ({ n }) => `Add up the digits of the factorial of ${n}.` },
     { set: 'heldout', text: ({ n }) => `Write out ${n}! in full and add its digits. What is the total?` },
   ],
-  plan: () => 'I compute the factorial exactly with BigInt and add up its digits.',
+  plan: () => 'I compute the factorial with BigInt and sum its digits.',
   code: ({ n }) =>
     lines('let f = 1n;', `for (let i = 2n; i <= ${n}n; i++) f *= i;`, 'let sum = 0;', 'for (const d of String(f)) sum += Number(d);', 'console.log(sum);'),
   bugs: [
@@ -266,7 +267,7 @@ export const fibonacciTerm = kind({
     { set: 'rl', text: ({ n }) => `The Fibonacci sequence starts 1, 1, 2, 3, 5, 8. What is its term number ${n}?` },
     { set: 'heldout', text: ({ n }) => `A sequence starts with 1 and 1, and each later term is the sum of the two before it. What is term ${n}?` },
   ],
-  plan: () => 'Fibonacci numbers grow fast, so I iterate the recurrence with BigInt.',
+  plan: () => 'I iterate the recurrence with BigInt.',
   code: ({ n }) => lines('let a = 0n, b = 1n;', `for (let i = 0; i < ${n}; i++) [a, b] = [b, a + b];`, 'console.log(String(a));'),
   bugs: [{ name: 'off_by_one', code: ({ n }) => lines('let a = 0n, b = 1n;', `for (let i = 1; i < ${n}; i++) [a, b] = [b, a + b];`, 'console.log(String(a));') }],
 });
@@ -285,7 +286,7 @@ export const choose = kind({
     { set: 'rl', text: ({ n, k }) => `In how many ways can a committee of ${k} be picked from ${n} people?` },
     { set: 'heldout', text: ({ n, k }) => `How many ${k}-element subsets does a set with ${n} elements have?` },
   ],
-  plan: () => 'The count is a binomial coefficient; I compute it exactly with BigInt.',
+  plan: () => 'I compute the binomial coefficient with BigInt.',
   code: ({ n, k }) => lines('let r = 1n;', `for (let i = 1n; i <= ${k}n; i++) r = r * (${n}n - i + 1n) / i;`, 'console.log(String(r));'),
   bugs: [{ name: 'off_by_one', code: ({ n, k }) => lines('let r = 1n;', `for (let i = 1n; i < ${k}n; i++) r = r * (${n}n - i + 1n) / i;`, 'console.log(String(r));') }],
 });
@@ -310,7 +311,7 @@ export const countMultiples = kind({
     { set: 'rl', text: ({ limit, a, b }) => `How many of the numbers 1, 2, ..., ${limit} are divisible by at least one of ${a} and ${b}?` },
     { set: 'heldout', text: ({ limit, a, b }) => `Among the first ${limit} positive integers, how many are multiples of ${a} or ${b}?` },
   ],
-  plan: () => 'I count the multiples directly with a loop.',
+  plan: () => 'I count the multiples with a loop.',
   code: ({ limit, a, b }) => lines('let count = 0;', `for (let i = 1; i <= ${limit}; i++) if (i % ${a} === 0 || i % ${b} === 0) count++;`, 'console.log(count);'),
   bugs: [
     { name: 'wrong_operator', code: ({ limit, a, b }) => lines('let count = 0;', `for (let i = 1; i <= ${limit}; i++) if (i % ${a} === 0 && i % ${b} === 0) count++;`, 'console.log(count);') },
@@ -331,7 +332,7 @@ export const greatestCommonDivisor = kind({
     { set: 'rl', text: ({ a, b }) => `What is the largest integer that divides both ${a} and ${b}?` },
     { set: 'heldout', text: ({ a, b }) => `Compute the highest common factor of ${a} and ${b}.` },
   ],
-  plan: () => "I run Euclid's algorithm with BigInt, since the numbers exceed floating point precision.",
+  plan: () => "I run Euclid's algorithm with BigInt.",
   code: ({ a, b }) => lines(`let a = ${a}n, b = ${b}n;`, 'while (b > 0n) [a, b] = [b, a % b];', 'console.log(String(a));'),
   bugs: [{ name: 'number', code: ({ a, b }) => lines(`let a = ${a}, b = ${b};`, 'while (b > 0) [a, b] = [b, a % b];', 'console.log(String(a));') }],
 });
@@ -349,7 +350,7 @@ export const primeCount = kind({
     { set: 'rl', text: ({ limit }) => `How many primes p satisfy p <= ${limit}?` },
     { set: 'heldout', text: ({ limit }) => `What is the number of primes not exceeding ${limit}?` },
   ],
-  plan: () => 'I count the primes with a sieve of Eratosthenes.',
+  plan: () => 'I count the primes with a sieve.',
   code: ({ limit }) =>
     lines(
       `const n = ${limit};`,
@@ -394,7 +395,7 @@ export const sumOfSquares = kind({
     { set: 'rl', text: ({ n }) => `Add up k^2 for every k from 1 to ${n}.` },
     { set: 'heldout', text: ({ n }) => `Compute the sum of all the perfect squares from 1 up to ${n}^2.` },
   ],
-  plan: () => 'I use the formula n(n+1)(2n+1)/6 with BigInt so the result stays exact.',
+  plan: () => 'I use n(n+1)(2n+1)/6 with BigInt.',
   code: ({ n }) => lines(`const n = ${n}n;`, 'console.log(String(n * (n + 1n) * (2n * n + 1n) / 6n));'),
   bugs: [{ name: 'number', code: ({ n }) => lines(`const n = ${n};`, 'console.log(String(n * (n + 1) * (2 * n + 1) / 6));') }],
 });

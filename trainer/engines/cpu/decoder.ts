@@ -7,9 +7,11 @@
  * loops. The backward pass is this architecture's derivative, not a general autograd: fewer
  * allocations and no graph bookkeeping, which matters at the sizes trained on a CPU.
  *
- * Sequences are packed without padding for everything but attention: a micro-batch is one T×hidden
- * activation matrix, every linear layer is one product over all T tokens; attention runs batched over
- * the micro-batch's sequences, right-padded to the longest (attention.ts), positions restarting at 0.
+ * Sequences are packed without padding: a micro-batch is one T×hidden activation matrix, every linear
+ * layer is one product over all T tokens; attention runs one sequence per call (attention.ts), positions
+ * restarting at 0. Batching attention over the micro-batch instead meant right-padding to its longest
+ * sequence, and at warm-start lengths (mean ~370, up to ~830 tokens) the padded L² work made whole
+ * steps 1.3-2x slower than one call per sequence.
  * Only the rows whose next-token distribution is scored get the (vocab-sized) output head.
  */
 import { headDim, type DecoderConfig } from '../../../core/onnx/decoder.ts';
@@ -40,8 +42,8 @@ export interface ForwardOutput {
   argmaxHits: Uint8Array;
 }
 
-/** Attention inputs and probabilities in [B, heads, L, D] / [B, heads, L, L] layout. */
-type AttentionCache = AttentionSaved & { B: number; L: number };
+/** Attention inputs per sequence, [1, heads, L, D] each. */
+type AttentionCache = (AttentionSaved & { L: number })[];
 
 interface LayerCache {
   xIn: Float32Array;
@@ -371,95 +373,80 @@ export class DecoderModel {
   }
 
   /**
-   * Copies q (and, per query head, its KV head's k and v) from the packed T × (q + 2kv) rows into
-   * [B, heads, L, D] tensors, sequences right-padded to the longest.
+   * Copies one sequence's q (and, per query head, its KV head's k and v), rows start..end of the
+   * packed T × (q + 2kv) matrix, into [1, heads, L, D] tensors.
    */
-  private toHeads(qkv: Float32Array, starts: Int32Array): { q: Float32Array; k: Float32Array; v: Float32Array; B: number; L: number } {
+  private toHeads(qkv: Float32Array, start: number, end: number): { q: Float32Array; k: Float32Array; v: Float32Array; L: number } {
     const { D, QKV, qOut, kvOut, nH } = this;
     const nRep = nH / this.nKv;
-    const B = starts.length - 1;
-    let L = 0;
-    for (let s = 0; s < B; s++) L = Math.max(L, starts[s + 1]! - starts[s]!);
-    const size = B * nH * L * D;
+    const L = end - start;
+    const size = nH * L * D;
     const q = new Float32Array(size);
     const k = new Float32Array(size);
     const v = new Float32Array(size);
-    for (let s = 0; s < B; s++) {
-      for (let t = starts[s]!; t < starts[s + 1]!; t++) {
-        const pos = t - starts[s]!;
-        const row = t * QKV;
-        for (let h = 0; h < nH; h++) {
-          const dst = ((s * nH + h) * L + pos) * D;
-          const kv = Math.floor(h / nRep) * D;
-          const qAt = row + h * D;
-          const kAt = row + qOut + kv;
-          const vAt = kAt + kvOut;
-          for (let d = 0; d < D; d++) {
-            q[dst + d] = qkv[qAt + d]!;
-            k[dst + d] = qkv[kAt + d]!;
-            v[dst + d] = qkv[vAt + d]!;
-          }
+    for (let t = start; t < end; t++) {
+      const pos = t - start;
+      const row = t * QKV;
+      for (let h = 0; h < nH; h++) {
+        const dst = (h * L + pos) * D;
+        const kv = Math.floor(h / nRep) * D;
+        const qAt = row + h * D;
+        const kAt = row + qOut + kv;
+        const vAt = kAt + kvOut;
+        for (let d = 0; d < D; d++) {
+          q[dst + d] = qkv[qAt + d]!;
+          k[dst + d] = qkv[kAt + d]!;
+          v[dst + d] = qkv[vAt + d]!;
         }
       }
     }
-    return { q, k, v, B, L };
+    return { q, k, v, L };
   }
 
-  /** [B, heads, L, D] → T × (heads·D) rows (the inverse of toHeads' layout for one tensor). */
-  private fromHeads(x: Float32Array, starts: Int32Array, L: number, T: number): Float32Array {
+  /** One sequence's [1, heads, L, D] → its rows start.. of `out` (T × heads·D): the inverse of toHeads' layout for q. */
+  private fromHeads(x: Float32Array, start: number, L: number, out: Float32Array): void {
     const { D, nH, qOut } = this;
-    const out = new Float32Array(T * qOut);
-    for (let s = 0; s + 1 < starts.length; s++) {
-      for (let t = starts[s]!; t < starts[s + 1]!; t++) {
-        const pos = t - starts[s]!;
-        for (let h = 0; h < nH; h++) {
-          const src = ((s * nH + h) * L + pos) * D;
-          const dst = t * qOut + h * D;
-          for (let d = 0; d < D; d++) out[dst + d] = x[src + d]!;
-        }
-      }
+    for (let pos = 0; pos < L; pos++) {
+      for (let h = 0; h < nH; h++) out.set(x.subarray((h * L + pos) * D, (h * L + pos + 1) * D), (start + pos) * qOut + h * D);
+    }
+  }
+
+  /** Packs one sequence's context gradient (rows start..start+L) like toHeads packs q. */
+  private gradToHeads(dctx: Float32Array, start: number, L: number): Float32Array {
+    const { D, nH, qOut } = this;
+    const out = new Float32Array(nH * L * D);
+    for (let pos = 0; pos < L; pos++) {
+      for (let h = 0; h < nH; h++) out.set(dctx.subarray((start + pos) * qOut + h * D, (start + pos) * qOut + (h + 1) * D), (h * L + pos) * D);
     }
     return out;
   }
 
-  /** Packs the context gradient like toHeads packs q. */
-  private gradToHeads(dctx: Float32Array, starts: Int32Array, L: number): Float32Array {
-    const { D, nH, qOut } = this;
-    const B = starts.length - 1;
-    const out = new Float32Array(B * nH * L * D);
-    for (let s = 0; s < B; s++) {
-      for (let t = starts[s]!; t < starts[s + 1]!; t++) {
-        const pos = t - starts[s]!;
-        for (let h = 0; h < nH; h++) {
-          const src = t * qOut + h * D;
-          const dst = ((s * nH + h) * L + pos) * D;
-          for (let d = 0; d < D; d++) out[dst + d] = dctx[src + d]!;
-        }
-      }
-    }
-    return out;
-  }
-
-  /** Causal attention over the packed sequences: the context rows (T × q) and what backward needs. */
+  /** Causal attention over the packed sequences, one call each: the context rows (T × q) and what backward needs. */
   private async attentionForward(qkv: Float32Array, starts: Int32Array, T: number): Promise<{ ctx: Float32Array; saved: AttentionCache }> {
-    const { q, k, v, B, L } = this.toHeads(qkv, starts);
-    const { ctx, saved } = await this.attention.forward(q, k, v, B, this.nH, L, this.D);
-    return { ctx: this.fromHeads(ctx, starts, L, T), saved: { ...saved, B, L } };
+    const ctx = new Float32Array(T * this.qOut);
+    const saved: AttentionCache = [];
+    for (let s = 0; s + 1 < starts.length; s++) {
+      const { q, k, v, L } = this.toHeads(qkv, starts[s]!, starts[s + 1]!);
+      const out = await this.attention.forward(q, k, v, 1, this.nH, L, this.D);
+      this.fromHeads(out.ctx, starts[s]!, L, ctx);
+      saved.push({ ...out.saved, L });
+    }
+    return { ctx, saved };
   }
 
   /** Gradients of q (scaled, roped), k (roped) and v, as one T × (q + 2kv) matrix; repeated KV heads are summed. */
   private async attentionBackward(saved: AttentionCache, dctx: Float32Array, starts: Int32Array, T: number): Promise<Float32Array> {
     const { D, QKV, qOut, kvOut, nH } = this;
     const nRep = nH / this.nKv;
-    const { B, L } = saved;
-    const { dq, dk, dv } = await this.attention.backward(saved, this.gradToHeads(dctx, starts, L), B, nH, L, D);
     const dqkv = new Float32Array(T * QKV);
-    for (let s = 0; s < B; s++) {
+    for (let s = 0; s + 1 < starts.length; s++) {
+      const { L } = saved[s]!;
+      const { dq, dk, dv } = await this.attention.backward(saved[s]!, this.gradToHeads(dctx, starts[s]!, L), 1, nH, L, D);
       for (let t = starts[s]!; t < starts[s + 1]!; t++) {
         const pos = t - starts[s]!;
         const row = t * QKV;
         for (let h = 0; h < nH; h++) {
-          const src = ((s * nH + h) * L + pos) * D;
+          const src = (h * L + pos) * D;
           const kv = Math.floor(h / nRep) * D;
           for (let d = 0; d < D; d++) {
             dqkv[row + h * D + d] = dq[src + d]!;
