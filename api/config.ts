@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError, parseEnv } from '../core/env.ts';
 
 /**
  * Server configuration, read from environment variables and validated once at start-up.
@@ -53,33 +54,11 @@ const ConfigSchema = z.object({
 
 export type Config = z.infer<typeof ConfigSchema>;
 
-export class ConfigError extends Error {
-  constructor(readonly issues: string[]) {
-    super(`invalid configuration:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 /** Reads the configuration from `env`; empty strings count as unset. Throws ConfigError listing every bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const known = Object.keys(ConfigSchema.shape);
-  const input: Record<string, string> = {};
-  for (const key of known) {
-    const value = env[key];
-    if (value !== undefined && value !== '') input[key] = value;
-  }
-  const parsed = ConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => {
-        const key = String(issue.path[0] ?? '');
-        // Echo the offending value, except for secrets.
-        const shown = /KEY/.test(key) ? '(hidden)' : JSON.stringify(input[key]);
-        return `${key}=${shown}: ${issue.message}`;
-      }),
-    );
-  }
-  const config = parsed.data;
+  const config = parseEnv(ConfigSchema, env);
   const pairs: [string, number, string, number][] = [
     ['CIR_EXEC_TIMEOUT_MS', config.CIR_EXEC_TIMEOUT_MS, 'CIR_EXEC_MAX_TIMEOUT_MS', config.CIR_EXEC_MAX_TIMEOUT_MS],
     ['CIR_EXEC_MEMORY_MB', config.CIR_EXEC_MEMORY_MB, 'CIR_EXEC_MAX_MEMORY_MB', config.CIR_EXEC_MAX_MEMORY_MB],

@@ -2,8 +2,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { basename, resolve } from 'node:path';
-import { EnvConfigError } from '../core/env.ts';
-import { createTrajectoryLoggingFromEnv, type TrajectoryLogging } from '../core/logging/from-env.ts';
+import { createTrajectoryLoggingFromEnv } from '../core/logging/from-env.ts';
 import { startCheckpointServing } from './checkpoints/serve.ts';
 import { loadModelBackend, modelSpecFromEnv, type ModelSpec } from './models/index.ts';
 import type { ServedModel } from './models/served.ts';
@@ -21,7 +20,7 @@ export interface RunningServer {
 /** Serves the app on Node with deps built from `env`. Resolves once listening. */
 export async function startNodeServer(env: Record<string, string | undefined> = process.env): Promise<RunningServer> {
   const config = loadConfig(env);
-  const modelSpec = modelSpecOrConfigError(env);
+  const modelSpec = modelSpecFromEnv(env);
   const sandbox = await createNodeSandbox(config);
   const model = modelSpec ? await loadModelBackend(modelSpec).catch(async (e) => {
     await sandbox.dispose();
@@ -33,11 +32,12 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     await Promise.all([sandbox.dispose(), model?.dispose()]);
     throw e;
   });
-  const logging = await startTrajectoryLogging(env, config).catch(async (e) => {
+  const logging = await createTrajectoryLoggingFromEnv(env, { dataDir: config.CIR_DATA_DIR }).catch(async (e) => {
     await Promise.all([sandbox.dispose(), checkpoints ? checkpoints.close() : model?.dispose()]);
     throw e;
   });
   const servedNow = checkpoints ? () => checkpoints.slot.current() : () => served;
+  const holdServed = checkpoints && (() => checkpoints.slot.hold());
   // Background evaluations (POST /v1/evals) over the served model; run directories under CIR_DATA_DIR/evals.
   const evals = createEvalService({
     served: servedNow,
@@ -45,7 +45,7 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     runsDir: resolve(config.CIR_DATA_DIR, 'evals'),
     dataDir: benchmarksDir(env),
     settings: reasoningSettingsFromConfig(config),
-    ...(checkpoints && { holdServed: () => checkpoints.slot.hold() }),
+    ...(holdServed && { holdServed }),
   });
   const app = createApp({
     config,
@@ -54,7 +54,7 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     trajectoryLogger: logging.logger,
     served: servedNow,
     evals,
-    ...(checkpoints && { holdServed: () => checkpoints.slot.hold(), checkpoints: checkpoints.watcher }),
+    ...(checkpoints && { holdServed, checkpoints: checkpoints.watcher }),
   });
   const server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
@@ -77,16 +77,6 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
   };
 }
 
-/** Trajectories of /v1/solve and /v1/chat/completions: CIR_STORAGE / CIR_QUEUE (default: under CIR_DATA_DIR). */
-async function startTrajectoryLogging(env: Record<string, string | undefined>, config: Config): Promise<TrajectoryLogging> {
-  try {
-    return await createTrajectoryLoggingFromEnv(env, { dataDir: config.CIR_DATA_DIR });
-  } catch (e) {
-    if (e instanceof EnvConfigError) throw new ConfigError(e.issues);
-    throw e;
-  }
-}
-
 /**
  * Hot-swapped checkpoints when CIR_CHECKPOINTS is set (api/checkpoints/): each is loaded with the
  * server's ONNX options under one stable model name, so clients naming the model are not broken by a swap.
@@ -96,23 +86,10 @@ async function startCheckpoints(env: Record<string, string | undefined>, config:
   if (modelSpec?.kind === 'openai') throw new ConfigError(['CIR_CHECKPOINTS serves ONNX checkpoints in-process; it cannot be combined with CIR_MODEL_URL']);
   const options = modelSpec?.kind === 'onnx' ? modelSpec : undefined;
   const id = options?.id ?? (options ? basename(resolve(options.dir)) : 'cir');
-  try {
-    return await startCheckpointServing(env, {
-      dataDir: config.CIR_DATA_DIR,
-      initial,
-      load: (dir) => loadModelBackend({ ...options, kind: 'onnx', dir, id }),
-      log: (message, error) => console.error(message, error ?? ''),
-    });
-  } catch (e) {
-    if (e instanceof EnvConfigError) throw new ConfigError(e.issues);
-    throw e;
-  }
-}
-
-function modelSpecOrConfigError(env: Record<string, string | undefined>) {
-  try {
-    return modelSpecFromEnv(env);
-  } catch (e) {
-    throw new ConfigError([(e as Error).message.replace(/^invalid model configuration: /, '')]);
-  }
+  return startCheckpointServing(env, {
+    dataDir: config.CIR_DATA_DIR,
+    initial,
+    load: (dir) => loadModelBackend({ ...options, kind: 'onnx', dir, id }),
+    log: (message, error) => console.error(message, error ?? ''),
+  });
 }

@@ -3,16 +3,17 @@ import type { z } from 'zod';
 /** Variables whose values never appear in error messages. */
 const SECRET_NAME = /KEY|SECRET|TOKEN|PASSWORD/i;
 
-export class EnvConfigError extends Error {
+/** Configuration from the environment is wrong; `issues` name each offending variable. */
+export class ConfigError extends Error {
   constructor(readonly issues: string[]) {
     super(`invalid configuration:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
-    this.name = 'EnvConfigError';
+    this.name = 'ConfigError';
   }
 }
 
 /**
  * Validates the variables `schema` knows from `env` (empty strings count as unset). Throws
- * EnvConfigError naming every offending variable, with its value unless the name marks a secret.
+ * ConfigError naming every offending variable, with its value unless the name marks a secret.
  */
 export function parseEnv<S extends z.ZodObject>(
   schema: S,
@@ -25,7 +26,7 @@ export function parseEnv<S extends z.ZodObject>(
   }
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
-  throw new EnvConfigError(
+  throw new ConfigError(
     parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '');
       if (name === '') return issue.message;

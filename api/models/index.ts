@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError, parseEnv } from '../../core/env.ts';
 import { OnnxBackend, type OnnxBackendOptions } from './onnx/backend.ts';
 import { OpenAIBackend, type OpenAIBackendOptions } from './openai/backend.ts';
 import type { ModelBackend } from './types.ts';
@@ -49,16 +50,11 @@ const ModelEnv = z.object({
 
 /**
  * The ModelSpec the environment asks for (undefined when no model is configured). Empty
- * strings count as unset. Throws an Error listing every bad variable.
+ * strings count as unset. Throws ConfigError listing every bad variable.
  */
 export function modelSpecFromEnv(env: Record<string, string | undefined>): ModelSpec | undefined {
-  const input = Object.fromEntries(Object.keys(ModelEnv.shape).flatMap((k) => (env[k] ? [[k, env[k]]] : [])));
-  const parsed = ModelEnv.safeParse(input);
-  if (!parsed.success) {
-    throw new Error(`invalid model configuration: ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('; ')}`);
-  }
-  const e = parsed.data;
-  if (e.CIR_MODEL_DIR && e.CIR_MODEL_URL) throw new Error('invalid model configuration: set CIR_MODEL_DIR or CIR_MODEL_URL, not both');
+  const e = parseEnv(ModelEnv, env);
+  if (e.CIR_MODEL_DIR && e.CIR_MODEL_URL) throw new ConfigError(['set CIR_MODEL_DIR or CIR_MODEL_URL, not both']);
   if (e.CIR_MODEL_DIR) {
     return {
       kind: 'onnx',
@@ -72,7 +68,7 @@ export function modelSpecFromEnv(env: Record<string, string | undefined>): Model
   }
   if (e.CIR_MODEL_URL) {
     if (!e.CIR_MODEL_NAME || !e.CIR_MODEL_TOKENIZER_DIR) {
-      throw new Error('invalid model configuration: CIR_MODEL_URL needs CIR_MODEL_NAME and CIR_MODEL_TOKENIZER_DIR');
+      throw new ConfigError(['CIR_MODEL_URL needs CIR_MODEL_NAME and CIR_MODEL_TOKENIZER_DIR']);
     }
     return {
       kind: 'openai',

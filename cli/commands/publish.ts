@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { readLatestPointer } from '../../core/checkpoints/layout.ts';
-import { EnvConfigError } from '../../core/env.ts';
 import { createStorageFromEnv } from '../../core/storage/from-env.ts';
 import { notifyServers } from '../../trainer/publish/notify.ts';
 import { publishCheckpoint } from '../../trainer/publish/publish.ts';
@@ -51,15 +50,9 @@ export async function publishCommand(argv: string[], io: CommandIO): Promise<num
   }
   const metrics = parseMetrics(values.metrics);
 
-  let env;
-  let store;
-  try {
-    env = trainerEnv(process.env);
-    store = createStorageFromEnv(process.env, { dataDir: env.CIR_DATA_DIR });
-  } catch (error) {
-    if (error instanceof EnvConfigError) throw new UsageError(error.message);
-    throw error;
-  }
+  // A bad variable throws ConfigError, which the CLI reports with exit code 2.
+  const env = trainerEnv(process.env);
+  const store = createStorageFromEnv(process.env, { dataDir: env.CIR_DATA_DIR });
   const prefix = values.prefix ?? env.CIR_CHECKPOINTS;
   try {
     const latest = await readLatestPointer(store, prefix);

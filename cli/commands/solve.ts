@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createTrajectoryLoggingFromEnv } from '../../core/logging/from-env.ts';
-import { EnvConfigError } from '../../core/env.ts';
 import { ConfigError, loadConfig } from '../../api/config.ts';
 import { loadModelBackend, modelSpecFromEnv } from '../../api/models/index.ts';
 import { createNodeSandbox } from '../../api/node-deps.ts';
@@ -65,9 +64,7 @@ export async function solveCommand(argv: string[], io: CommandIO): Promise<numbe
 
   const logging = values['no-log']
     ? undefined
-    : await createTrajectoryLoggingFromEnv(env, { dataDir: config.CIR_DATA_DIR }).catch((e: unknown) => {
-        throw e instanceof EnvConfigError ? new ConfigError(e.issues) : e;
-      });
+    : await createTrajectoryLoggingFromEnv(env, { dataDir: config.CIR_DATA_DIR });
   const sandbox = await createNodeSandbox(config);
   const backend = await loadModelBackend(spec).catch((e: unknown) => {
     throw new ConfigError([`model: ${(e as Error).message}`]);

@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { EnvConfigError } from '../../core/env.ts';
 import { createQueueFromEnv } from '../../core/queue/from-env.ts';
 import { createStorageFromEnv } from '../../core/storage/from-env.ts';
 import { buildBatch, type BatchOptions, type VoidTurnPolicy } from '../../trainer/batch/build.ts';
@@ -74,17 +73,10 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
   const lr = positive('lr');
   const engineOptions: EngineOptions = { ...(int('threads', 1) !== undefined && { threads: int('threads', 1) }), ...(lr !== undefined && { optimizer: { lr } }) };
 
-  let env;
-  let store;
-  let queue;
-  try {
-    env = trainerEnv(process.env);
-    store = createStorageFromEnv(process.env, { dataDir: env.CIR_DATA_DIR });
-    queue = createQueueFromEnv(process.env, { dataDir: env.CIR_DATA_DIR });
-  } catch (error) {
-    if (error instanceof EnvConfigError) throw new UsageError(error.message);
-    throw error;
-  }
+  // A bad variable throws ConfigError, which the CLI reports with exit code 2.
+  const env = trainerEnv(process.env);
+  const store = createStorageFromEnv(process.env, { dataDir: env.CIR_DATA_DIR });
+  const queue = createQueueFromEnv(process.env, { dataDir: env.CIR_DATA_DIR });
 
   const progress = new Progress(io.stderr as NodeJS.WritableStream & { isTTY?: boolean });
   const abort = new AbortController();

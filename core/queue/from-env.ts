@@ -40,7 +40,7 @@ export const QueueEnvSchema = z
     checkAwsKeyPair(env, ctx);
   });
 
-/** The queue the environment asks for; throws EnvConfigError naming each bad variable. */
+/** The queue the environment asks for; throws ConfigError naming each bad variable. */
 export function createQueueFromEnv(env: Record<string, string | undefined>, { dataDir }: { dataDir: string }): Queue {
   const config = parseEnv(QueueEnvSchema, env);
   if (config.CIR_QUEUE === 'local') return new LocalQueue(config.CIR_QUEUE_DIR ?? join(dataDir, 'queue'));

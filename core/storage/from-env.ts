@@ -29,7 +29,7 @@ export const StorageEnvSchema = z
     checkAwsKeyPair(env, ctx);
   });
 
-/** The object store the environment asks for; throws EnvConfigError naming each bad variable. */
+/** The object store the environment asks for; throws ConfigError naming each bad variable. */
 export function createStorageFromEnv(env: Record<string, string | undefined>, { dataDir }: { dataDir: string }): ObjectStore {
   const config = parseEnv(StorageEnvSchema, env);
   if (config.CIR_STORAGE === 'fs') return new FsObjectStore(config.CIR_STORAGE_DIR ?? join(dataDir, 'objects'));

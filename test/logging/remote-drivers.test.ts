@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../core/bytes.ts';
 import { createQueueFromEnv } from '../../core/queue/from-env.ts';
 import { SqsQueue } from '../../core/queue/sqs.ts';
-import { EnvConfigError } from '../../core/env.ts';
+import { ConfigError } from '../../core/env.ts';
 import { createStorageFromEnv } from '../../core/storage/from-env.ts';
 import { S3ObjectStore } from '../../core/storage/s3.ts';
 import { Emulator, remoteLoggingEnv, S3RVER_CREDENTIALS } from './emulators.ts';
@@ -89,7 +89,7 @@ describe('S3 and SQS drivers', () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(EnvConfigError);
+    expect(error).toBeInstanceOf(ConfigError);
     const message = (error as Error).message;
     expect(message).toContain('CIR_S3_BUCKET=(unset): required when CIR_STORAGE=s3');
     expect(message).toContain('CIR_S3_ENDPOINT="not a url"');
