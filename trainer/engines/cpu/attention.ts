@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
+import { encodeKernel } from './kernel-model.ts';
 import { kernelSessionOptions } from './session-options.ts';
-import { DataType, encodeModel, int64Tensor, type NodeProto, type TensorProto, type ValueInfo } from '../../../core/onnx/proto.ts';
+import { DataType, int64Tensor, type NodeProto, type TensorProto, type ValueInfo } from '../../../core/onnx/proto.ts';
 
 /**
  * Causal self-attention forward and backward as small ONNX graphs on onnxruntime's kernels.
@@ -26,20 +27,14 @@ const MASK_MIN = -3.4028234663852886e38;
 const f = (name: string) => ({ name, elemType: DataType.FLOAT, shape: ['b', 'h', 'l', 'd'] as const });
 
 function forwardModel(): Uint8Array {
-  return encodeModel({
-    irVersion: 10,
-    opsetImports: [{ domain: '', version: 23 }],
-    producerName: 'cir-trainer',
-    producerVersion: '0.1.0',
-    graph: {
-      name: 'attention_forward',
-      // scale 1: q arrives scaled.
-      nodes: [{ opType: 'Attention', name: 'attention', inputs: ['q', 'k', 'v'], outputs: ['ctx'], attributes: { is_causal: { kind: 'int', value: 1 }, scale: { kind: 'float', value: 1 } } }],
-      initializers: [],
-      inputs: [f('q'), f('k'), f('v')],
-      outputs: [f('ctx')],
-    },
-  });
+  return encodeKernel({
+    name: 'attention_forward',
+    // scale 1: q arrives scaled.
+    nodes: [{ opType: 'Attention', name: 'attention', inputs: ['q', 'k', 'v'], outputs: ['ctx'], attributes: { is_causal: { kind: 'int', value: 1 }, scale: { kind: 'float', value: 1 } } }],
+    initializers: [],
+    inputs: [f('q'), f('k'), f('v')],
+    outputs: [f('ctx')],
+  }, [{ domain: '', version: 23 }], 10);
 }
 
 /** A batched product with the transposes folded in (onnxruntime's FusedMatMul): no [B, H, L, L] Transpose copies. */
@@ -70,22 +65,16 @@ function gradientNodes(out: string, q: string, k: string, v: string, dctx: strin
 }
 
 function backwardGraph(name: string, nodes: NodeProto[], extraInputs: ValueInfo[], initializers: TensorProto[] = []): Uint8Array {
-  return encodeModel({
-    irVersion: 8,
-    opsetImports: [
-      { domain: '', version: 17 },
-      { domain: 'com.microsoft', version: 1 },
-    ],
-    producerName: 'cir-trainer',
-    producerVersion: '0.1.0',
-    graph: {
-      name,
-      nodes,
-      initializers: [int64Tensor('last_axis', [1], [-1]), ...initializers],
-      inputs: [f('q'), f('k'), f('v'), f('dctx'), ...extraInputs],
-      outputs: [f('dq'), f('dk'), f('dv')],
-    },
-  });
+  return encodeKernel({
+    name,
+    nodes,
+    initializers: [int64Tensor('last_axis', [1], [-1]), ...initializers],
+    inputs: [f('q'), f('k'), f('v'), f('dctx'), ...extraInputs],
+    outputs: [f('dq'), f('dk'), f('dv')],
+  }, [
+    { domain: '', version: 17 },
+    { domain: 'com.microsoft', version: 1 },
+  ]);
 }
 
 const maskInput = (name: string): ValueInfo => ({ name, elemType: DataType.FLOAT, shape: [`${name}_rows`, `${name}_cols`] });

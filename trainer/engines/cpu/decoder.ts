@@ -162,7 +162,7 @@ export class DecoderModel {
         const bias = this.w(params, `${p}.self_attn.q_proj.bias`, QKV);
         for (let t = 0; t < T; t++) for (let j = 0; j < QKV; j++) qkv[t * QKV + j]! += bias[j]!;
       }
-      this.ropeForward(qkv, batch.starts);
+      this.rope(qkv, batch.starts, 1);
       const { ctx, saved: attention } = await this.attentionForward(qkv, batch.starts, T);
       const o = await this.gemm.timesWeightT(`${p}.o`, this.w(params, `${p}.self_attn.o_proj.weight`), H, this.qOut, ctx, T);
       const h1 = o;
@@ -268,7 +268,7 @@ export class DecoderModel {
       addInto(this.w(grads, `${p}.self_attn.o_proj.weight`), await this.gemm.mul(dh1, c.ctx, H, T, this.qOut, true, false));
       const dctx = await this.gemm.timesWeight(`${p}.o`, this.w(params, `${p}.self_attn.o_proj.weight`), H, this.qOut, dh1, T);
       const dqkv = await this.attentionBackward(c.attention, dctx, batch.starts, T);
-      this.ropeBackward(dqkv, batch.starts);
+      this.rope(dqkv, batch.starts, -1);
       if (this.config.attentionBias) {
         const gb = this.w(grads, `${p}.self_attn.q_proj.bias`, QKV);
         for (let t = 0; t < T; t++) for (let j = 0; j < QKV; j++) gb[j]! += dqkv[t * QKV + j]!;
@@ -322,8 +322,12 @@ export class DecoderModel {
     return dx;
   }
 
-  /** Rotates q and k heads in place (HF rotate_half), then scales q by 1/sqrt(head_dim). */
-  private ropeForward(qkv: Float32Array, starts: Int32Array): void {
+  /**
+   * Rotates q and k heads in place (HF rotate_half) by +angle (`direction` 1, the forward) or
+   * -angle (-1: the transpose, applied to gradients), and scales q by 1/sqrt(head_dim). Scaling
+   * commutes with the rotation, so the same pass serves both directions.
+   */
+  private rope(qkv: Float32Array, starts: Int32Array, direction: 1 | -1): void {
     const { D, QKV } = this;
     const half = D / 2;
     const heads = this.nH + this.nKv;
@@ -336,36 +340,11 @@ export class DecoderModel {
           const f = h < this.nH ? scale : 1;
           for (let i = 0; i < half; i++) {
             const c = this.cos[pos * half + i]!;
-            const sn = this.sin[pos * half + i]!;
+            const sn = direction * this.sin[pos * half + i]!;
             const x1 = qkv[base + i]!;
             const x2 = qkv[base + half + i]!;
             qkv[base + i] = (x1 * c - x2 * sn) * f;
             qkv[base + half + i] = (x2 * c + x1 * sn) * f;
-          }
-        }
-      }
-    }
-  }
-
-  /** The transpose of ropeForward on gradients (rotation by -angle, same scaling). */
-  private ropeBackward(dqkv: Float32Array, starts: Int32Array): void {
-    const { D, QKV } = this;
-    const half = D / 2;
-    const heads = this.nH + this.nKv;
-    const scale = 1 / Math.sqrt(D);
-    for (let s = 0; s + 1 < starts.length; s++) {
-      for (let t = starts[s]!; t < starts[s + 1]!; t++) {
-        const pos = t - starts[s]!;
-        for (let h = 0; h < heads; h++) {
-          const base = t * QKV + h * D;
-          const f = h < this.nH ? scale : 1;
-          for (let i = 0; i < half; i++) {
-            const c = this.cos[pos * half + i]!;
-            const sn = this.sin[pos * half + i]!;
-            const d1 = dqkv[base + i]! * f;
-            const d2 = dqkv[base + half + i]! * f;
-            dqkv[base + i] = d1 * c + d2 * sn;
-            dqkv[base + half + i] = d2 * c - d1 * sn;
           }
         }
       }

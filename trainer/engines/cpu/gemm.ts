@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
+import { encodeKernel } from './kernel-model.ts';
 import { kernelSessionOptions } from './session-options.ts';
-import { DataType, encodeModel, floatTensor } from '../../../core/onnx/proto.ts';
+import { DataType, floatTensor } from '../../../core/onnx/proto.ts';
 
 /**
  * Matrix products for the cpu engine. Large products go to onnxruntime's CPU Gemm (MLAS kernels,
@@ -23,21 +24,15 @@ const JS_LIMIT = 1 << 15;
 type Variant = 'nn' | 'nt' | 'tn';
 
 function gemmModel(transA: number, transB: number): Uint8Array {
-  return encodeModel({
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: 17 }],
-    producerName: 'cir-trainer',
-    producerVersion: '0.1.0',
-    graph: {
-      name: 'gemm',
-      nodes: [{ opType: 'Gemm', name: 'gemm', inputs: ['a', 'b'], outputs: ['c'], attributes: { transA: { kind: 'int', value: transA }, transB: { kind: 'int', value: transB } } }],
-      initializers: [],
-      inputs: [
-        { name: 'a', elemType: DataType.FLOAT, shape: ['a0', 'a1'] },
-        { name: 'b', elemType: DataType.FLOAT, shape: ['b0', 'b1'] },
-      ],
-      outputs: [{ name: 'c', elemType: DataType.FLOAT, shape: ['m', 'n'] }],
-    },
+  return encodeKernel({
+    name: 'gemm',
+    nodes: [{ opType: 'Gemm', name: 'gemm', inputs: ['a', 'b'], outputs: ['c'], attributes: { transA: { kind: 'int', value: transA }, transB: { kind: 'int', value: transB } } }],
+    initializers: [],
+    inputs: [
+      { name: 'a', elemType: DataType.FLOAT, shape: ['a0', 'a1'] },
+      { name: 'b', elemType: DataType.FLOAT, shape: ['b0', 'b1'] },
+    ],
+    outputs: [{ name: 'c', elemType: DataType.FLOAT, shape: ['m', 'n'] }],
   });
 }
 
@@ -73,27 +68,21 @@ export function jsGemm(a: Float32Array, b: Float32Array, m: number, k: number, n
  * feeds one input (the other gets an empty batch) and fetches one output.
  */
 function weightModel(w: Float32Array, rows: number, cols: number): Uint8Array {
-  return encodeModel({
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: 17 }],
-    producerName: 'cir-trainer',
-    producerVersion: '0.1.0',
-    graph: {
-      name: 'weight_products',
-      nodes: [
-        { opType: 'Gemm', name: 'forward', inputs: ['x', 'w'], outputs: ['y'], attributes: { transB: { kind: 'int', value: 1 } } },
-        { opType: 'Gemm', name: 'input_grad', inputs: ['dy', 'w'], outputs: ['dx'] },
-      ],
-      initializers: [floatTensor('w', [rows, cols], w)],
-      inputs: [
-        { name: 'x', elemType: DataType.FLOAT, shape: ['m', cols] },
-        { name: 'dy', elemType: DataType.FLOAT, shape: ['m2', rows] },
-      ],
-      outputs: [
-        { name: 'y', elemType: DataType.FLOAT, shape: ['m', rows] },
-        { name: 'dx', elemType: DataType.FLOAT, shape: ['m2', cols] },
-      ],
-    },
+  return encodeKernel({
+    name: 'weight_products',
+    nodes: [
+      { opType: 'Gemm', name: 'forward', inputs: ['x', 'w'], outputs: ['y'], attributes: { transB: { kind: 'int', value: 1 } } },
+      { opType: 'Gemm', name: 'input_grad', inputs: ['dy', 'w'], outputs: ['dx'] },
+    ],
+    initializers: [floatTensor('w', [rows, cols], w)],
+    inputs: [
+      { name: 'x', elemType: DataType.FLOAT, shape: ['m', cols] },
+      { name: 'dy', elemType: DataType.FLOAT, shape: ['m2', rows] },
+    ],
+    outputs: [
+      { name: 'y', elemType: DataType.FLOAT, shape: ['m', rows] },
+      { name: 'dx', elemType: DataType.FLOAT, shape: ['m2', cols] },
+    ],
   });
 }
 

@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
+import { encodeKernel } from './kernel-model.ts';
 import { kernelSessionOptions } from './session-options.ts';
-import { DataType, encodeModel, floatTensor, int64Tensor, type NodeProto, type TensorProto } from '../../../core/onnx/proto.ts';
+import { DataType, floatTensor, int64Tensor, type NodeProto, type TensorProto } from '../../../core/onnx/proto.ts';
 
 /**
  * SwiGLU forward and backward as two small ONNX graphs: onnxruntime's vectorised Sigmoid and
@@ -17,18 +18,12 @@ function split(): NodeProto {
 
 function graph(name: string, nodes: NodeProto[], inputs: string[], outputs: string[], ff: number, constants: TensorProto[] = []): Uint8Array {
   const width = (n: string) => (n === 'gu' || n === 'dgu' ? 2 * ff : ff);
-  return encodeModel({
-    irVersion: 8,
-    opsetImports: [{ domain: '', version: 17 }],
-    producerName: 'cir-trainer',
-    producerVersion: '0.1.0',
-    graph: {
-      name,
-      nodes,
-      initializers: [int64Tensor('halves', [2], [ff, ff]), ...constants],
-      inputs: inputs.map((n) => ({ name: n, elemType: DataType.FLOAT, shape: ['t', width(n)] })),
-      outputs: outputs.map((n) => ({ name: n, elemType: DataType.FLOAT, shape: ['t', width(n)] })),
-    },
+  return encodeKernel({
+    name,
+    nodes,
+    initializers: [int64Tensor('halves', [2], [ff, ff]), ...constants],
+    inputs: inputs.map((n) => ({ name: n, elemType: DataType.FLOAT, shape: ['t', width(n)] })),
+    outputs: outputs.map((n) => ({ name: n, elemType: DataType.FLOAT, shape: ['t', width(n)] })),
   });
 }
 
