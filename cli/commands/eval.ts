@@ -12,9 +12,10 @@ import { DEFAULT_EVAL_SETTINGS, EvalInputError, loadPlanBenchmarks, prepareEval 
 import { ProgressBar, formatDuration } from '../../eval/progress.ts';
 import { buildRunOutputs, pct, type EvalSummary } from '../../eval/report.ts';
 import { readRun, RunDirError } from '../../eval/store.ts';
+import { withEmbeddedModel } from '../embedded-model.ts';
 import { UsageError, type CommandIO } from '../io.ts';
 
-export const evalUsage = `usage: cir eval --bench LIST --backend DIR|URL [options]
+export const evalUsage = `usage: cir eval --bench LIST [--backend DIR|URL] [options]
        cir eval compare RUN_DIR RUN_DIR... [--json] [--plot FILE.svg]
        cir eval report RUN_DIR
 Evaluates a model on math benchmarks with code-integrated reasoning and writes a run directory:
@@ -22,7 +23,8 @@ samples.jsonl (every sample: transcript, answer, correct), summary.json, report.
 A re-run of the same command resumes: finished samples are skipped. Ctrl-C stops cleanly (resumable).
   --bench LIST          comma-separated benchmark names (math500,aime24,...: files NAME.jsonl in --data)
                         or paths to JSONL files with lines { id, problem, answer, subject?, level? }
-  --backend DIR|URL     ONNX model directory, or an OpenAI-compatible base URL (http://host:8000/v1).
+  --backend DIR|URL     ONNX model directory, or an OpenAI-compatible base URL (http://host:8000/v1);
+                        default CIR_MODEL_DIR / CIR_MODEL_URL, else the embedded model (model/default)
                         Default: CIR_MODEL_DIR or CIR_MODEL_URL
   --model NAME          model name on the server (URL backend; default CIR_MODEL_NAME, else the server's only model)
   --tokenizer DIR       the served model's tokenizer files (URL backend; default CIR_MODEL_TOKENIZER_DIR)
@@ -83,7 +85,7 @@ class BackendUnavailable extends Error {}
 async function modelSpec(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<{ spec: ModelSpec; label: string }> {
   const backend = values.backend as string | undefined;
   if (backend === undefined) {
-    const spec = modelSpecFromEnv(env);
+    const spec = modelSpecFromEnv(withEmbeddedModel(env));
     if (!spec) throw new UsageError('give --backend DIR|URL (or set CIR_MODEL_DIR or CIR_MODEL_URL)');
     return { spec, label: spec.kind === 'onnx' ? spec.dir : spec.baseUrl };
   }

@@ -6,12 +6,13 @@ import { loadModelBackend, modelSpecFromEnv } from '../../api/models/index.ts';
 import { createNodeSandbox } from '../../api/node-deps.ts';
 import { reasoningSettingsFromConfig, solveProblem, SolveInputError, type SolveRequest } from '../../api/reasoning/index.ts';
 import { solveResultJson } from '../../api/routes/solve.ts';
+import { withEmbeddedModel } from '../embedded-model.ts';
 import { readAll, UsageError, type CommandIO } from '../io.ts';
 
 export const solveUsage = `usage: cir solve [PROBLEM | --file PATH | -] [--gold ANSWER] [-n N] [--max-tool-calls N]
                  [--temperature T] [--top-p P] [--max-tokens N] [--seed N] [--stream] [--no-log]
 Solves a problem with code-integrated reasoning, in-process: the model from CIR_MODEL_DIR (or
-CIR_MODEL_URL) writes code, the sandbox runs it, and the result prints as JSON (the /v1/solve body).
+CIR_MODEL_URL; else the embedded model, model/default) writes code, the sandbox runs it, and the result prints as JSON (the /v1/solve body).
 The problem comes from the argument, a file, or stdin. With --stream each transcript segment prints
 as a JSON line ({ "sample", "segment" }) as it completes, before the result. Trajectories are logged
 like the server's (CIR_STORAGE / CIR_QUEUE under CIR_DATA_DIR) unless --no-log.
@@ -49,7 +50,7 @@ export async function solveCommand(argv: string[], io: CommandIO): Promise<numbe
 
   const env = process.env;
   const config = loadConfig(env);
-  const spec = modelSpecFromEnv(env);
+  const spec = modelSpecFromEnv(withEmbeddedModel(env));
   if (!spec) throw new ConfigError(['no model: set CIR_MODEL_DIR (an ONNX model directory) or CIR_MODEL_URL']);
   const request: SolveRequest = {
     problem,

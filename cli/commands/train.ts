@@ -124,7 +124,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
         }
       },
     });
-    if (steps.length === 0) progress.line(consumed.accepted === 0 ? 'queue empty: no new trajectories, nothing to train' : 'no step taken (not enough records yet)');
+    if (steps.length === 0) progress.line(consumed.accepted === 0 ? 'queue empty: no new trajectories, nothing to train' : 'no step taken');
     io.stdout.write(
       `${JSON.stringify(
         {

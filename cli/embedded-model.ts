@@ -1,0 +1,20 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The model trained here and shipped in the repository (model/README.md, issue 8). */
+export const EMBEDDED_MODEL_DIR = fileURLToPath(new URL('../model/default', import.meta.url));
+export const EMBEDDED_MODEL_NAME = 'cir-synth-2.4m';
+
+/**
+ * The environment with the embedded model filled in: when no model is configured at all (no CIR_MODEL_DIR,
+ * CIR_MODEL_URL or CIR_CHECKPOINTS), the embedded model, so that `npm start`, `cir solve` and
+ * `cir eval` on a fresh clone solve problems with nothing external. CIR_MODEL_DIR=none serves no model.
+ */
+export function withEmbeddedModel(env: Record<string, string | undefined>, embeddedDir = EMBEDDED_MODEL_DIR): Record<string, string | undefined> {
+  if (env.CIR_MODEL_DIR === 'none') return { ...env, CIR_MODEL_DIR: undefined };
+  const configured = ['CIR_MODEL_DIR', 'CIR_MODEL_URL', 'CIR_CHECKPOINTS'].some((name) => (env[name] ?? '') !== '');
+  if (configured || !existsSync(join(embeddedDir, 'model.onnx'))) return env;
+  return { ...env, CIR_MODEL_DIR: embeddedDir, CIR_MODEL_NAME: env.CIR_MODEL_NAME || EMBEDDED_MODEL_NAME };
+}
+

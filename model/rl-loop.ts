@@ -1,0 +1,203 @@
+/**
+ * RL through the real loop, the way the product runs it (issue 8):
+ *
+ *   npx tsx model/rl-loop.ts --init runs/ws/model --work runs/rl [--rounds 16] [--problems 32] [--n 8]
+ *       [--budget 0:2,6:3,12:4] [--lr 5e-5] [--epochs 1] [--temperature 1] [--max-tokens 768] [--seed 1]
+ *       [--threads 1] [--serve-threads 2]
+ *
+ * Three real processes' worth of work, nothing simulated:
+ *  - `cir serve` (a child process) serves the checkpoint area of the work directory's store
+ *    (CIR_CHECKPOINTS) and logs every trajectory of /v1/solve to the store and the queue;
+ *  - each round, `rl`-split problems (new ones every round) with their golds go to /v1/solve over
+ *    HTTP, n samples each (model/rollouts.ts);
+ *  - `cir train --max-steps 1` (a child process) consumes exactly those trajectories, takes one
+ *    GRPO step with the cpu engine, publishes the checkpoint with the schedule's tool budget and
+ *    notifies the server, which verifies and hot-swaps to it before the next round starts.
+ *
+ * The first checkpoint is --init published as `rl-base` with the schedule's budget at step 0.
+ * Per round, one line of WORK/rounds.jsonl: the version that served the rollouts, their accuracy,
+ * tool calls and groups with mixed rewards, the trainer's step metrics and the seconds of each
+ * stage. Re-running continues after the last round written. The trainer's own metrics.jsonl and
+ * plots are in WORK/train.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { runRollouts } from './rollouts.ts';
+import { generateProblems } from './tasks/generate.ts';
+
+const USAGE =
+  'usage: npx tsx model/rl-loop.ts --init MODEL_DIR --work DIR [--rounds 16] [--problems 32] [--n 8] [--budget 0:2,6:3,12:4] ' +
+  '[--lr 5e-5] [--epochs 1] [--temperature 1] [--max-tokens 768] [--seed 1] [--threads 1] [--serve-threads 2]';
+
+const CIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'cir.mjs');
+
+const { values } = parseArgs({
+  options: {
+    init: { type: 'string' },
+    work: { type: 'string' },
+    rounds: { type: 'string', default: '16' },
+    problems: { type: 'string', default: '32' },
+    n: { type: 'string', default: '8' },
+    budget: { type: 'string', default: '0:2,6:3,12:4' },
+    lr: { type: 'string', default: '5e-5' },
+    epochs: { type: 'string', default: '1' },
+    temperature: { type: 'string', default: '1' },
+    'max-tokens': { type: 'string', default: '768' },
+    seed: { type: 'string', default: '1' },
+    threads: { type: 'string', default: '1' },
+    'serve-threads': { type: 'string', default: '2' },
+  },
+});
+function fail(message: string): never {
+  console.error(`${message}\n${USAGE}`);
+  process.exit(2);
+}
+const int = (name: keyof typeof values, min: number): number => {
+  const v = Number(values[name]);
+  if (!Number.isSafeInteger(v) || v < min) fail(`--${name} must be an integer >= ${min}, got ${values[name]}`);
+  return v;
+};
+if (!values.init || !values.work) fail('--init and --work are required');
+const work = resolve(values.work);
+const init = resolve(values.init);
+if (!existsSync(join(init, 'model.onnx'))) fail(`--init ${init} has no model.onnx`);
+const rounds = int('rounds', 1);
+const problemsPerRound = int('problems', 1);
+const n = int('n', 2);
+const seed = int('seed', 0);
+const temperature = Number(values.temperature);
+if (!(temperature > 0)) fail('--temperature must be > 0 (RL needs varied samples)');
+
+const env = {
+  ...process.env,
+  CIR_DATA_DIR: join(work, 'data'),
+  CIR_CHECKPOINTS: 'checkpoints',
+  CIR_CHECKPOINT_POLL_MS: '2000',
+  CIR_PYTHON_EXECUTOR: 'off',
+  CIR_LOG_LEVEL: 'warn',
+  CIR_TRAJ_BATCH_MS: '200',
+  CIR_MODEL_THREADS: values['serve-threads'],
+  PORT: '0',
+};
+
+/** Runs `cir <args>` to completion; its stdout (JSON) is returned, its stderr passes through. */
+function cir(args: string[]): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CIR, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`cir ${args[0]} exited with ${code}`))));
+  });
+}
+
+/** `cir serve` as a child; resolves with its URL once it listens. */
+function serve(): Promise<{ url: string; stop: () => Promise<void> }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CIR, 'serve'], { env, stdio: ['ignore', 'inherit', 'pipe'] });
+    let err = '';
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.stderr.on('data', (d: Buffer) => {
+      const text = d.toString();
+      process.stderr.write(text);
+      err += text;
+      const m = /cir listening on (\S+)/.exec(err);
+      if (m) {
+        err = '';
+        resolvePromise({
+          url: m[1]!,
+          stop: async () => {
+            child.kill('SIGTERM');
+            await exited;
+          },
+        });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`cir serve exited with ${code} before listening`)));
+  });
+}
+
+interface Info {
+  checkpoint: { version: string; tool_budget: number } | null;
+  trajectories: { queued: number } | null;
+}
+const info = async (url: string): Promise<Info> => (await (await fetch(`${url}/v1/info`)).json()) as Info;
+async function until(what: string, condition: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+await mkdir(work, { recursive: true });
+const roundsFile = join(work, 'rounds.jsonl');
+const done = existsSync(roundsFile) ? (await readFile(roundsFile, 'utf8')).split('\n').filter(Boolean).length : 0;
+if (!existsSync(join(work, 'data', 'objects', 'checkpoints', 'latest')) && done === 0) {
+  await cir(['publish', init, '--version', 'rl-base', '--no-parent', '--budget', values.budget!]);
+}
+
+const server = await serve();
+const started = performance.now();
+try {
+  await until('the first checkpoint to load', async () => (await info(server.url)).checkpoint !== null);
+  for (let round = done; round < rounds; round++) {
+    const before = await info(server.url);
+    const t0 = performance.now();
+    const problems = generateProblems({ split: 'rl', count: problemsPerRound, seed: seed * 100_000 + round });
+    const rollouts = await runRollouts(problems, {
+      baseUrl: server.url,
+      n,
+      temperature,
+      maxTokens: int('max-tokens', 1),
+      concurrency: 2,
+      tags: { run: 'rl-loop', round: String(round) },
+      onProblem: (k, total) => process.stderr.write(`\rround ${round}: rollouts ${k}/${total}`),
+    });
+    process.stderr.write('\n');
+    if (rollouts.failed.length > 0) throw new Error(`rollouts refused: ${JSON.stringify(rollouts.failed[0])}`);
+    // The logger is write-behind: wait until every trajectory of the round is queued for the trainer.
+    const expected = (before.trajectories?.queued ?? 0) + rollouts.samples;
+    await until('the round\'s trajectories to be queued', async () => ((await info(server.url)).trajectories?.queued ?? 0) >= expected);
+    const t1 = performance.now();
+    const trained = JSON.parse(
+      await cir([
+        'train',
+        '--run-dir', join(work, 'train'),
+        '--max-steps', '1',
+        '--batch-records', String(rollouts.samples),
+        '--budget', values.budget!,
+        '--lr', values.lr!,
+        '--epochs', values.epochs!,
+        '--threads', values.threads!,
+        '--notify', server.url,
+      ]),
+    ) as { latest: string; steps: Record<string, number>[] };
+    const t2 = performance.now();
+    await until(`the server to serve ${trained.latest}`, async () => (await info(server.url)).checkpoint?.version === trained.latest);
+    const t3 = performance.now();
+    const line = {
+      round,
+      served: before.checkpoint?.version,
+      tool_budget: before.checkpoint?.tool_budget,
+      rollouts: { accuracy: rollouts.accuracy, tool_calls_per_sample: rollouts.toolCallsPerSample, groups_with_signal: rollouts.groupsWithSignal, samples: rollouts.samples },
+      trained: trained.steps[0] ?? null,
+      published: trained.latest,
+      seconds: { rollouts: (t1 - t0) / 1000, train: (t2 - t1) / 1000, swap: (t3 - t2) / 1000 },
+    };
+    await appendFile(roundsFile, `${JSON.stringify(line)}\n`);
+    process.stderr.write(
+      `round ${round}: served ${line.served} (budget ${line.tool_budget}) accuracy ${rollouts.accuracy.toFixed(3)}, ` +
+        `${rollouts.toolCallsPerSample.toFixed(2)} calls/sample, ${rollouts.groupsWithSignal}/${problems.length} groups with signal → ` +
+        `${trained.latest} (rollouts ${line.seconds.rollouts.toFixed(0)} s, train ${line.seconds.train.toFixed(0)} s, swap ${line.seconds.swap.toFixed(1)} s)\n`,
+    );
+  }
+  const final = await info(server.url);
+  console.log(JSON.stringify({ work, rounds, serving: final.checkpoint, seconds: (performance.now() - started) / 1000 }, null, 2));
+} finally {
+  await server.stop();
+}
