@@ -3,7 +3,7 @@ import { SPECIAL_IDS, VOCAB_SIZE } from './vocab.ts';
 
 /**
  * The default model's architecture: a Llama-style decoder (RMSNorm, RoPE, SwiGLU, grouped-query
- * attention) over the byte vocabulary, in the same DecoderConfig the ONNX exporter
+ * attention) over the digit-group vocabulary (vocab.ts), in the same DecoderConfig the ONNX exporter
  * (core/onnx/decoder.ts) and the cpu engine take. Sized for what the task needs (pick the
  * operation from the phrasing, copy digits into code, copy the output into \boxed{}) and for
  * training on two CPU cores: see README.md "Sizes".
@@ -13,7 +13,7 @@ export const DEFAULT_MODEL_CONFIG: DecoderConfig = {
   vocabSize: VOCAB_SIZE,
   hiddenSize: 192,
   intermediateSize: 512,
-  numHiddenLayers: 6,
+  numHiddenLayers: 4,
   numAttentionHeads: 6,
   numKeyValueHeads: 2,
   // Longest training sample is ~750 tokens (README.md); room for a second tool call past it.

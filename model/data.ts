@@ -1,7 +1,8 @@
 import { Rng } from '../api/models/generation/rng.ts';
 import type { Tokenizer } from '../api/models/types.ts';
 import type { Executor } from '../api/sandbox/types.ts';
-import { sftExample, type SftExample } from './sft.ts';
+import { copyDrill, sftExample, type SftExample } from './sft.ts';
+import type { SupervisedSequence } from '../trainer/batch/types.ts';
 import { drawStyle, ReferenceSolver, WARMSTART_MIX, type ReferenceSolution, type SolutionStyle } from './solutions/reference.ts';
 import { generateProblems, type Problem, type Split } from './tasks/generate.ts';
 import { Draw } from './tasks/random.ts';
@@ -73,4 +74,10 @@ export function datasetStats(items: readonly DatasetItem[]): DatasetStats {
   }
   const n = Math.max(1, items.length);
   return { examples: items.length, tokens, lossTokens, maxLength, byStyle, correct: correct / n, toolCallsPerExample: toolCalls / n };
+}
+
+/** `count` copy drills (sft.ts copyDrill) from a seed stream of their own. */
+export function buildCopyDrills(tokenizer: Tokenizer, count: number, seed = 0): SupervisedSequence[] {
+  const draw = new Draw(new Rng(seed * 2 + 7_919));
+  return Array.from({ length: count }, () => copyDrill(tokenizer, draw));
 }

@@ -1,14 +1,15 @@
 /**
  * RL through the real loop, the way the product runs it (issue 8):
  *
- *   npx tsx model/rl-loop.ts --init runs/ws/model --work runs/rl [--rounds 16] [--problems 32] [--n 8]
+ *   npx tsx model/rl-loop.ts --init runs/ws/model --work runs/rl [--rounds 16] [--problems 32] [--n 8] [--split rl]
  *       [--budget 0:2,6:3,12:4] [--lr 5e-5] [--epochs 1] [--temperature 1] [--max-tokens 768] [--seed 1]
  *       [--threads 1] [--serve-threads 2]
  *
  * Three real processes' worth of work, nothing simulated:
  *  - `cir serve` (a child process) serves the checkpoint area of the work directory's store
  *    (CIR_CHECKPOINTS) and logs every trajectory of /v1/solve to the store and the queue;
- *  - each round, `rl`-split problems (new ones every round) with their golds go to /v1/solve over
+ *  - each round, `--split` problems (new ones every round; `rl` by default, `seen` for the warm
+ *    start's own phrasings and levels) with their golds go to /v1/solve over
  *    HTTP, n samples each (model/rollouts.ts);
  *  - `cir train --max-steps 1` (a child process) consumes exactly those trajectories, takes one
  *    GRPO step with the cpu engine, publishes the checkpoint with the schedule's tool budget and
@@ -27,10 +28,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runRollouts } from './rollouts.ts';
-import { generateProblems } from './tasks/generate.ts';
+import { generateProblems, SPLITS, type Split } from './tasks/generate.ts';
 
 const USAGE =
-  'usage: npx tsx model/rl-loop.ts --init MODEL_DIR --work DIR [--rounds 16] [--problems 32] [--n 8] [--budget 0:2,6:3,12:4] ' +
+  'usage: npx tsx model/rl-loop.ts --init MODEL_DIR --work DIR [--rounds 16] [--problems 32] [--n 8] [--split rl] [--budget 0:2,6:3,12:4] ' +
   '[--lr 5e-5] [--epochs 1] [--temperature 1] [--max-tokens 768] [--seed 1] [--threads 1] [--serve-threads 2]';
 
 const CIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'cir.mjs');
@@ -42,6 +43,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '16' },
     problems: { type: 'string', default: '32' },
     n: { type: 'string', default: '8' },
+    split: { type: 'string', default: 'rl' },
     budget: { type: 'string', default: '0:2,6:3,12:4' },
     lr: { type: 'string', default: '5e-5' },
     epochs: { type: 'string', default: '1' },
@@ -69,6 +71,8 @@ const rounds = int('rounds', 1);
 const problemsPerRound = int('problems', 1);
 const n = int('n', 2);
 const seed = int('seed', 0);
+const split = values.split as Split;
+if (!SPLITS.includes(split) || split === 'heldout') fail(`--split must be one of ${SPLITS.filter((s) => s !== 'heldout').join(', ')} (held-out problems are never trained on)`);
 const temperature = Number(values.temperature);
 if (!(temperature > 0)) fail('--temperature must be > 0 (RL needs varied samples)');
 
@@ -148,7 +152,7 @@ try {
   for (let round = done; round < rounds; round++) {
     const before = await info(server.url);
     const t0 = performance.now();
-    const problems = generateProblems({ split: 'rl', count: problemsPerRound, seed: seed * 100_000 + round });
+    const problems = generateProblems({ split, count: problemsPerRound, seed: seed * 100_000 + round });
     const rollouts = await runRollouts(problems, {
       baseUrl: server.url,
       n,

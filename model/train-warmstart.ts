@@ -2,11 +2,13 @@
  * The supervised warm start of the default model on the cpu engine:
  *
  *   npx tsx model/train-warmstart.ts --out DIR [--steps 3000] [--batch 16] [--lr 2e-3] [--warmup 100]
- *       [--count 20000] [--seed 0] [--threads 1] [--eval-every 100] [--save-every 250]
- *       [--max-steps-this-run N] [--resume]
+ *       [--count 20000] [--copy-drills N] [--init MODEL_DIR] [--seed 0] [--threads 1] [--eval-every 100]
+ *       [--save-every 250] [--max-steps-this-run N] [--resume]
  *
- * Builds `--count` warm-start examples (noisy mix, every code block run in the QuickJS sandbox),
- * then trains with masked cross-entropy. Writes into DIR:
+ * Builds `--count` warm-start examples (noisy mix, every code block run in the QuickJS sandbox)
+ * plus `--copy-drills` copy drills (default: as many; sft.ts copyDrill), shuffled together, then
+ * trains with masked cross-entropy from a fresh init or from `--init` (a model directory).
+ * Writes into DIR:
  *   model/         the exported model (ONNX + config + tokenizer), servable by the API, every --save-every steps and at the end
  *   state/         optimizer state, for --resume
  *   metrics.jsonl  one line per step: loss, accuracy, lr, grad norm, tokens, seconds, tokens/s, eval loss
@@ -23,14 +25,14 @@ import { countParameters } from '../core/onnx/decoder.ts';
 import { createCpuEngine } from '../trainer/engines/cpu/engine.ts';
 import type { Engine } from '../trainer/engines/types.ts';
 import { DEFAULT_INIT_STD, DEFAULT_MODEL_CONFIG } from './config.ts';
-import { buildDataset, datasetStats } from './data.ts';
-import type { SftExample } from './sft.ts';
+import { buildCopyDrills, buildDataset, datasetStats } from './data.ts';
+import type { SupervisedSequence } from '../trainer/batch/types.ts';
 import { DEFAULT_WARMSTART, runWarmstart, type WarmstartSchedule } from './warmstart.ts';
 import { writeVocabFiles } from './vocab.ts';
 
 const USAGE =
   'usage: npx tsx model/train-warmstart.ts --out DIR [--steps 3000] [--batch 16] [--lr 2e-3] [--warmup 100] [--count 20000] [--seed 0] ' +
-  '[--threads 1] [--eval-every 100] [--save-every 250] [--max-steps-this-run N] [--resume]';
+  '[--copy-drills N] [--init MODEL_DIR] [--threads 1] [--eval-every 100] [--save-every 250] [--max-steps-this-run N] [--resume]';
 
 const { values } = parseArgs({
   options: {
@@ -40,6 +42,8 @@ const { values } = parseArgs({
     lr: { type: 'string', default: String(DEFAULT_WARMSTART.lr) },
     warmup: { type: 'string', default: String(DEFAULT_WARMSTART.warmupSteps) },
     count: { type: 'string', default: '20000' },
+    'copy-drills': { type: 'string' },
+    init: { type: 'string' },
     seed: { type: 'string', default: '0' },
     threads: { type: 'string', default: '1' },
     'eval-every': { type: 'string', default: '100' },
@@ -71,6 +75,9 @@ const schedule: WarmstartSchedule = {
   seed: int('seed', 0),
 };
 const count = int('count', 1);
+const copyDrills = values['copy-drills'] === undefined ? count : int('copy-drills', 0);
+const init = values.init === undefined ? undefined : resolve(values.init);
+if (init !== undefined && !existsSync(join(init, 'model.onnx'))) fail(`--init ${init} has no model.onnx`);
 const threads = int('threads', 1);
 const evalEvery = int('eval-every', 0);
 const saveEvery = int('save-every', 0);
@@ -90,13 +97,13 @@ const executor = createQuickJSNodeExecutor({ threads: 1 });
 const progress = (label: string) => (done: number, total: number) => {
   if (done % 500 === 0 || done === total) process.stderr.write(`\r${label}: ${done}/${total}`);
 };
-let data: SftExample[];
-let evalData: SftExample[];
+let data: SupervisedSequence[];
+let evalData: SupervisedSequence[];
 try {
   const items = await buildDataset(executor, tokenizer, { split: 'warmstart', count, seed: schedule.seed, onExample: progress('warm-start data') });
   process.stderr.write('\n');
-  data = items.map((i) => i.example);
-  console.error(`data: ${count} examples in ${((performance.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(datasetStats(items))}`);
+  data = [...items.map((i) => i.example), ...buildCopyDrills(tokenizer, copyDrills, schedule.seed)];
+  console.error(`data: ${count} examples + ${copyDrills} copy drills in ${((performance.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(datasetStats(items))}`);
   // Held-out loss is measured on correct solutions of problems with phrasings the warm start never sees.
   const heldout = await buildDataset(executor, tokenizer, { split: 'heldout', count: 32, seed: schedule.seed, mix: { clean: 1, bug: 0, recover: 0, no_tools: 0 } });
   evalData = heldout.map((i) => i.example);
@@ -108,11 +115,13 @@ const resuming = values.resume && existsSync(join(stateDir, 'optimizer.json'));
 const engineOptions = { threads, optimizer: { lr: schedule.lr, weightDecay: 0.01, maxGradNorm: 1 } };
 const engine: Engine = resuming
   ? await createCpuEngine({ kind: 'model-dir', dir: modelDir }, engineOptions)
-  : await createCpuEngine({ kind: 'fresh', config: DEFAULT_MODEL_CONFIG, seed: schedule.seed, initStd: DEFAULT_INIT_STD, tokenizerDir }, engineOptions);
+  : init !== undefined
+    ? await createCpuEngine({ kind: 'model-dir', dir: init }, engineOptions)
+    : await createCpuEngine({ kind: 'fresh', config: DEFAULT_MODEL_CONFIG, seed: schedule.seed, initStd: DEFAULT_INIT_STD, tokenizerDir }, engineOptions);
 if (resuming) await engine.loadState(stateDir);
 else await rm(metricsFile, { force: true });
 console.error(
-  `${resuming ? `resuming at step ${engine.optimizerSteps}` : 'fresh'}: ${(countParameters(engine.config) / 1e6).toFixed(2)}M parameters, ` +
+  `${resuming ? `resuming at step ${engine.optimizerSteps}` : (init ?? 'fresh')}: ${(countParameters(engine.config) / 1e6).toFixed(2)}M parameters, ` +
     `${schedule.steps} steps of ${schedule.batchSize} sequences, lr ${schedule.lr}, ${threads} thread(s)`,
 );
 

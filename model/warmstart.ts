@@ -1,6 +1,6 @@
 import { Rng } from '../api/models/generation/rng.ts';
+import type { SupervisedSequence } from '../trainer/batch/types.ts';
 import type { Engine, SupervisedStepMetrics } from '../trainer/engines/types.ts';
-import type { SftExample } from './sft.ts';
 
 /**
  * The supervised warm start as a loop over an Engine: a fixed data set in seeded epoch
@@ -58,7 +58,7 @@ export function batchIndices(step: number, batchSize: number, datasetSize: numbe
 }
 
 /** Mean cross-entropy (nats) and next-token accuracy over the loss tokens of `examples`, no update. */
-export async function evaluationLoss(engine: Engine, examples: readonly SftExample[]): Promise<{ loss: number; tokens: number }> {
+export async function evaluationLoss(engine: Engine, examples: readonly SupervisedSequence[]): Promise<{ loss: number; tokens: number }> {
   const logprobs = await engine.logprobs(examples.map((e) => ({ ids: e.ids, from: 1 })));
   let nll = 0;
   let tokens = 0;
@@ -85,13 +85,13 @@ export interface WarmstartRunOptions {
   /** Stop after this many steps of this run (a short run of a longer schedule); default: to the end. */
   maxStepsThisRun?: number;
   evalEvery?: number;
-  evalExamples?: readonly SftExample[];
+  evalExamples?: readonly SupervisedSequence[];
   onStep?: (metrics: WarmstartStep) => void | Promise<void>;
   signal?: AbortSignal;
 }
 
 /** Trains from the engine's current optimizer step; returns the metrics of every step run. */
-export async function runWarmstart(engine: Engine, data: readonly SftExample[], options: WarmstartRunOptions): Promise<WarmstartStep[]> {
+export async function runWarmstart(engine: Engine, data: readonly SupervisedSequence[], options: WarmstartRunOptions): Promise<WarmstartStep[]> {
   const { schedule } = options;
   const first = engine.optimizerSteps;
   const last = Math.min(schedule.steps, first + (options.maxStepsThisRun ?? Infinity));

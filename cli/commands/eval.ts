@@ -25,7 +25,6 @@ A re-run of the same command resumes: finished samples are skipped. Ctrl-C stops
                         or paths to JSONL files with lines { id, problem, answer, subject?, level? }
   --backend DIR|URL     ONNX model directory, or an OpenAI-compatible base URL (http://host:8000/v1);
                         default CIR_MODEL_DIR / CIR_MODEL_URL, else the embedded model (model/default)
-                        Default: CIR_MODEL_DIR or CIR_MODEL_URL
   --model NAME          model name on the server (URL backend; default CIR_MODEL_NAME, else the server's only model)
   --tokenizer DIR       the served model's tokenizer files (URL backend; default CIR_MODEL_TOKENIZER_DIR)
   --data DIR            benchmark directory (default CIR_BENCHMARKS_DIR, else ../shared/data/benchmarks)

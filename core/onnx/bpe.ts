@@ -10,6 +10,12 @@ import { join } from 'node:path';
 /** Qwen2's pre-tokenizer split (digits one by one, so numbers tokenise uniformly). */
 export const QWEN2_SPLIT_PATTERN =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/**
+ * Qwen2's split with digits in groups of up to three from the left (Llama 3's choice): with a
+ * token for every 1-3 digit string, a number is a few tokens that rarely repeat within a text,
+ * so copying it is matching whole tokens, not runs of ten ambiguous digit tokens.
+ */
+export const DIGIT_GROUP_SPLIT_PATTERN = QWEN2_SPLIT_PATTERN.replace('|\\p{N}|', '|\\p{N}{1,3}|');
 /** The same pattern in JavaScript syntax (no inline `(?i:)` group), used to split the training corpus. */
 const SPLIT_REGEX =
   /'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+/gu;
@@ -169,7 +175,7 @@ export function learnByteLevelBpe(corpus: string, numMerges: number): LearnedBpe
 }
 
 /** `tokenizer.json` content for a learned BPE plus the ChatML special tokens (ids after the BPE vocabulary). */
-export function tokenizerJson(bpe: LearnedBpe): Record<string, unknown> {
+export function tokenizerJson(bpe: LearnedBpe, splitPattern: string = QWEN2_SPLIT_PATTERN): Record<string, unknown> {
   const vocab: Record<string, number> = {};
   bpe.tokens.forEach((t, i) => (vocab[t] = i));
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
@@ -189,7 +195,7 @@ export function tokenizerJson(bpe: LearnedBpe): Record<string, unknown> {
     normalizer: { type: 'NFC' },
     pre_tokenizer: {
       type: 'Sequence',
-      pretokenizers: [{ type: 'Split', pattern: { Regex: QWEN2_SPLIT_PATTERN }, behavior: 'Isolated', invert: false }, byteLevel],
+      pretokenizers: [{ type: 'Split', pattern: { Regex: splitPattern }, behavior: 'Isolated', invert: false }, byteLevel],
     },
     post_processor: byteLevel,
     decoder: byteLevel,

@@ -1,10 +1,17 @@
 import type { Draw } from './random.ts';
 
 /**
- * The task family of the embedded default model: problems whose answers are exact integers far
- * beyond what a small model can compute in its head (products of 20-digit numbers, 50-digit
- * powers, modular powers with 9-digit exponents, digit sums of factorials, prime counts...), but
- * that a few lines of JavaScript with BigInt compute exactly. Each kind has:
+ * The task family of the embedded default model: problems whose answers are exact integers
+ * beyond what a small model can compute in its head (modular powers, digit sums of 150-digit
+ * powers and factorials, Fibonacci numbers and binomials modulo m, prime counts...), but that a
+ * few lines of JavaScript with BigInt compute exactly.
+ *
+ * Every number in a problem, and every answer, is below 1000: one token of the default
+ * vocabulary (model/vocab.ts). Copying numbers is the one skill the model needs that no
+ * template gives it (operands into the code, the tool output into \boxed{}), and a model this
+ * size trained on two cores learns to copy single tokens in a few hundred steps but did not
+ * learn to copy multi-token numbers in thousands (model/README.md "Why every number is one
+ * token"). Kinds whose values grow past 999 ask for the answer modulo m. Each kind has:
  *
  * - `sample(draw, level)`: parameters; `level` 1..3 scales operand sizes (see README.md);
  * - `answer(p)`: the gold answer, computed here exactly with BigInt, never by running the code;
@@ -100,52 +107,54 @@ function countPrimes(n: number): number {
   return count;
 }
 
-/** Largest exponent b with base^b below 10^digits, so answers stay a bounded number of tokens. */
+/** Largest exponent b with base^b below 10^digits (digit sums of such powers stay below 1000). */
 function maxExponent(base: number, digits: number): number {
   return Math.floor(digits / Math.log10(base));
 }
+
+/** The modulus of the kinds whose values outgrow three digits: the answer is then below 1000. */
+const modulus = (draw: Draw): bigint => BigInt(draw.int(101, 999));
+const moduloSuffix = (m: bigint): string => ` Give the answer modulo ${m}.`;
 
 const pick3 = <T>(level: Level, options: readonly [T, T, T]): T => options[level - 1]!;
 
 export const product = kind({
   name: 'product',
   sample: (draw, level) => {
-    const [lo, hi] = pick3(level, [[6, 9], [10, 14], [15, 20]] as const);
-    return { a: draw.sized(lo, hi), b: draw.sized(lo, hi) };
+    const [a, b] = pick3(level, [[[11, 99], [11, 99]], [[101, 999], [11, 99]], [[101, 999], [101, 999]]] as const);
+    return { a: BigInt(draw.int(a[0], a[1])), b: BigInt(draw.int(b[0], b[1])), m: modulus(draw) };
   },
-  answer: ({ a, b }) => a * b,
+  answer: ({ a, b, m }) => (a * b) % m,
   phrasings: [
-    { set: 'warmstart', text: ({ a, b }) => `What is ${a} times ${b}?` },
-    { set: 'warmstart', text: ({ a, b }) => `Compute the product of ${a} and ${b}.` },
-    { set: 'rl', text: ({ a, b }) => `Multiply ${a} by ${b}. What do you get?` },
-    { set: 'heldout', text: ({ a, b }) => `Find the exact value of ${a} multiplied by ${b}.` },
+    { set: 'warmstart', text: ({ a, b, m }) => `What is ${a} times ${b}?${moduloSuffix(m)}` },
+    { set: 'warmstart', text: ({ a, b, m }) => `Compute the product of ${a} and ${b}.${moduloSuffix(m)}` },
+    { set: 'rl', text: ({ a, b, m }) => `Multiply ${a} by ${b}.${moduloSuffix(m)}` },
+    { set: 'heldout', text: ({ a, b, m }) => `Find the value of ${a} multiplied by ${b}.${moduloSuffix(m)}` },
   ],
   plan: () => 'I multiply them as BigInt.',
-  code: ({ a, b }) => lines(`const a = ${a}n;`, `const b = ${b}n;`, 'console.log(String(a * b));'),
-  // BigInt only at the end: exact digits of the rounded float (a float printed in exponent form would
-  // grade equal to the gold by relative tolerance, so the bug would not be one).
-  bugs: [{ name: 'number', code: ({ a, b }) => lines(`const a = ${a};`, `const b = ${b};`, 'console.log(String(BigInt(a * b)));') }],
+  code: ({ a, b, m }) => lines(`const a = ${a}n;`, `const b = ${b}n;`, `console.log(String(a * b % ${m}n));`),
+  bugs: [{ name: 'wrong_operator', code: ({ a, b, m }) => lines(`const a = ${a}n;`, `const b = ${b}n;`, `console.log(String((a + b) % ${m}n));`) }],
 });
 
 export const sum = kind({
   name: 'sum',
   sample: (draw, level) => {
-    const [lo, hi] = pick3(level, [[9, 12], [13, 16], [17, 22]] as const);
-    return { xs: Array.from({ length: draw.int(3, 5) }, () => draw.sized(lo, hi)) };
+    const [lo, hi, count] = pick3(level, [[11, 99, 3], [101, 999, 3], [101, 999, 5]] as const);
+    return { xs: Array.from({ length: draw.int(3, count) }, () => BigInt(draw.int(lo, hi))), m: modulus(draw) };
   },
-  answer: ({ xs }) => xs.reduce((a, b) => a + b, 0n),
+  answer: ({ xs, m }) => xs.reduce((a, b) => a + b, 0n) % m,
   phrasings: [
-    { set: 'warmstart', text: ({ xs }) => `What is the sum of ${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}?` },
-    { set: 'warmstart', text: ({ xs }) => `Add the numbers ${xs.join(', ')}.` },
-    { set: 'rl', text: ({ xs }) => `Find the total of ${xs.join(', ')}.` },
-    { set: 'heldout', text: ({ xs }) => `Evaluate ${xs.join(' + ')} exactly.` },
+    { set: 'warmstart', text: ({ xs, m }) => `What is the sum of ${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}?${moduloSuffix(m)}` },
+    { set: 'warmstart', text: ({ xs, m }) => `Add the numbers ${xs.join(', ')}.${moduloSuffix(m)}` },
+    { set: 'rl', text: ({ xs, m }) => `Find the total of ${xs.join(', ')}.${moduloSuffix(m)}` },
+    { set: 'heldout', text: ({ xs, m }) => `Evaluate ${xs.join(' + ')}.${moduloSuffix(m)}` },
   ],
   plan: () => 'I add them as BigInt.',
-  code: ({ xs }) => lines(`const xs = [${xs.map((x) => `${x}n`).join(', ')}];`, 'let total = 0n;', 'for (const x of xs) total += x;', 'console.log(String(total));'),
+  code: ({ xs, m }) => lines(`const xs = [${xs.map((x) => `${x}n`).join(', ')}];`, 'let total = 0n;', 'for (const x of xs) total += x;', `console.log(String(total % ${m}n));`),
   bugs: [
     {
-      name: 'number',
-      code: ({ xs }) => lines(`const xs = [${xs.join(', ')}];`, 'let total = 0;', 'for (const x of xs) total += x;', 'console.log(String(BigInt(total)));'),
+      name: 'off_by_one',
+      code: ({ xs, m }) => lines(`const xs = [${xs.map((x) => `${x}n`).join(', ')}];`, 'let total = 0n;', 'for (const x of xs.slice(1)) total += x;', `console.log(String(total % ${m}n));`),
     },
   ],
 });
@@ -153,28 +162,26 @@ export const sum = kind({
 export const power = kind({
   name: 'power',
   sample: (draw, level) => {
-    const [aLo, aHi, digits] = pick3(level, [[2, 30, 30], [2, 99, 45], [100, 999, 60]] as const);
-    const a = draw.int(aLo, aHi);
-    const top = maxExponent(a, digits);
-    return { a: BigInt(a), b: BigInt(draw.int(Math.max(2, Math.floor(top / 2)), top)) };
+    const [aLo, aHi, bLo, bHi] = pick3(level, [[2, 30, 10, 60], [31, 99, 20, 99], [100, 999, 100, 999]] as const);
+    return { a: BigInt(draw.int(aLo, aHi)), b: BigInt(draw.int(bLo, bHi)), m: modulus(draw) };
   },
-  answer: ({ a, b }) => a ** b,
+  answer: ({ a, b, m }) => powMod(a, b, m),
   phrasings: [
-    { set: 'warmstart', text: ({ a, b }) => `What is ${a} to the power of ${b}?` },
-    { set: 'warmstart', text: ({ a, b }) => `Compute ${a}^${b} exactly.` },
-    { set: 'rl', text: ({ a, b }) => `What is the exact value of ${a} raised to the power ${b}?` },
-    { set: 'heldout', text: ({ a, b }) => `What do you get when you multiply ${b} copies of ${a} together?` },
+    { set: 'warmstart', text: ({ a, b, m }) => `What is ${a} to the power of ${b}?${moduloSuffix(m)}` },
+    { set: 'warmstart', text: ({ a, b, m }) => `Compute ${a}^${b}.${moduloSuffix(m)}` },
+    { set: 'rl', text: ({ a, b, m }) => `What is the value of ${a} raised to the power ${b}?${moduloSuffix(m)}` },
+    { set: 'heldout', text: ({ a, b, m }) => `What do you get when you multiply ${b} copies of ${a} together?${moduloSuffix(m)}` },
   ],
   plan: () => 'I use BigInt exponentiation.',
-  code: ({ a, b }) => `console.log(String(${a}n ** ${b}n));`,
-  bugs: [{ name: 'off_by_one', code: ({ a, b }) => lines('let r = 1n;', `for (let i = 1; i < ${b}; i++) r *= ${a}n;`, 'console.log(String(r));') }],
+  code: ({ a, b, m }) => `console.log(String(${a}n ** ${b}n % ${m}n));`,
+  bugs: [{ name: 'number', code: ({ a, b, m }) => `console.log(String(BigInt(${a} ** ${b}) % ${m}n));` }],
 });
 
 export const powerMod = kind({
   name: 'power_mod',
   sample: (draw, level) => {
-    const [aDigits, eDigits, mDigits] = pick3(level, [[[1, 3], [3, 6], [3, 6]], [[3, 6], [6, 9], [6, 9]], [[6, 9], [9, 12], [9, 12]]] as const);
-    return { a: draw.sized(aDigits[0], aDigits[1]), e: draw.sized(eDigits[0], eDigits[1]), m: draw.sized(mDigits[0], mDigits[1]) };
+    const [aHi, eHi, mHi] = pick3(level, [[99, 99, 99], [999, 999, 999], [999, 999, 999]] as const);
+    return { a: BigInt(draw.int(2, aHi)), e: BigInt(draw.int(10, eHi)), m: BigInt(draw.int(level === 3 ? 500 : 11, mHi)) };
   },
   answer: ({ a, e, m }) => powMod(a, e, m),
   phrasings: [
@@ -194,28 +201,16 @@ export const powerMod = kind({
       '}',
       'console.log(String(result));',
     ),
-  bugs: [
-    {
-      name: 'number',
-      code: ({ a, e, m }) =>
-        lines(
-          `let base = ${a} % ${m}, exp = ${e}, result = 1;`,
-          'while (exp > 0) {',
-          `  if (exp % 2 === 1) result = result * base % ${m};`,
-          `  base = base * base % ${m};`,
-          '  exp = Math.floor(exp / 2);',
-          '}',
-          'console.log(String(result));',
-        ),
-    },
-  ],
+  bugs: [{ name: 'number', code: ({ a, e, m }) => `console.log(String(${a} ** ${e} % ${m}));` }],
 });
 
 export const powerDigitSum = kind({
   name: 'power_digit_sum',
   sample: (draw, level) => {
-    const [aLo, aHi, bLo, bHi] = pick3(level, [[2, 20, 20, 50], [2, 99, 50, 150], [100, 999, 100, 300]] as const);
-    return { a: BigInt(draw.int(aLo, aHi)), b: BigInt(draw.int(bLo, bHi)) };
+    const [aLo, aHi, digits] = pick3(level, [[2, 20, 60], [21, 99, 120], [100, 999, 170]] as const);
+    const a = draw.int(aLo, aHi);
+    const top = maxExponent(a, digits);
+    return { a: BigInt(a), b: BigInt(draw.int(Math.max(2, Math.floor(top / 2)), top)) };
   },
   answer: ({ a, b }) => digitSum(a ** b),
   phrasings: [
@@ -232,7 +227,7 @@ export const powerDigitSum = kind({
 export const factorialDigitSum = kind({
   name: 'factorial_digit_sum',
   sample: (draw, level) => {
-    const [lo, hi] = pick3(level, [[15, 40], [40, 120], [120, 300]] as const);
+    const [lo, hi] = pick3(level, [[15, 40], [40, 80], [80, 110]] as const);
     return { n: BigInt(draw.int(lo, hi)) };
   },
   answer: ({ n }) => digitSum(factorial(n)),
@@ -257,48 +252,49 @@ export const factorialDigitSum = kind({
 export const fibonacciTerm = kind({
   name: 'fibonacci',
   sample: (draw, level) => {
-    const [lo, hi] = pick3(level, [[80, 150], [150, 220], [220, 290]] as const);
-    return { n: draw.int(lo, hi) };
+    const [lo, hi] = pick3(level, [[30, 99], [100, 500], [500, 999]] as const);
+    return { n: draw.int(lo, hi), m: modulus(draw) };
   },
-  answer: ({ n }) => fibonacci(n),
+  answer: ({ n, m }) => fibonacci(n) % m,
   phrasings: [
-    { set: 'warmstart', text: ({ n }) => `Let F(1) = F(2) = 1 and F(n) = F(n-1) + F(n-2). What is F(${n})?` },
-    { set: 'warmstart', text: ({ n }) => `What is the Fibonacci number F(${n}), with F(1) = F(2) = 1?` },
-    { set: 'rl', text: ({ n }) => `The Fibonacci sequence starts 1, 1, 2, 3, 5, 8. What is its term number ${n}?` },
-    { set: 'heldout', text: ({ n }) => `A sequence starts with 1 and 1, and each later term is the sum of the two before it. What is term ${n}?` },
+    { set: 'warmstart', text: ({ n, m }) => `Let F(1) = F(2) = 1 and F(n) = F(n-1) + F(n-2). What is F(${n})?${moduloSuffix(m)}` },
+    { set: 'warmstart', text: ({ n, m }) => `What is the Fibonacci number F(${n}), with F(1) = F(2) = 1?${moduloSuffix(m)}` },
+    { set: 'rl', text: ({ n, m }) => `The Fibonacci sequence starts 1, 1, 2, 3, 5, 8. What is its term number ${n}?${moduloSuffix(m)}` },
+    { set: 'heldout', text: ({ n, m }) => `A sequence starts with 1 and 1, and each later term is the sum of the two before it. What is term ${n}?${moduloSuffix(m)}` },
   ],
   plan: () => 'I iterate the recurrence with BigInt.',
-  code: ({ n }) => lines('let a = 0n, b = 1n;', `for (let i = 0; i < ${n}; i++) [a, b] = [b, a + b];`, 'console.log(String(a));'),
-  bugs: [{ name: 'off_by_one', code: ({ n }) => lines('let a = 0n, b = 1n;', `for (let i = 1; i < ${n}; i++) [a, b] = [b, a + b];`, 'console.log(String(a));') }],
+  code: ({ n, m }) => lines('let a = 0n, b = 1n;', `for (let i = 0; i < ${n}; i++) [a, b] = [b, a + b];`, `console.log(String(a % ${m}n));`),
+  bugs: [{ name: 'off_by_one', code: ({ n, m }) => lines('let a = 0n, b = 1n;', `for (let i = 1; i < ${n}; i++) [a, b] = [b, a + b];`, `console.log(String(a % ${m}n));`) }],
 });
 
 export const choose = kind({
   name: 'binomial',
   sample: (draw, level) => {
-    const [lo, hi] = pick3(level, [[30, 60], [60, 120], [120, 200]] as const);
+    const [lo, hi] = pick3(level, [[20, 60], [61, 200], [201, 999]] as const);
     const n = draw.int(lo, hi);
-    return { n: BigInt(n), k: BigInt(draw.int(3, Math.floor(n / 2))) };
+    return { n: BigInt(n), k: BigInt(draw.int(3, Math.min(99, Math.floor(n / 2)))), m: modulus(draw) };
   },
-  answer: ({ n, k }) => binomial(n, k),
+  answer: ({ n, k, m }) => binomial(n, k) % m,
   phrasings: [
-    { set: 'warmstart', text: ({ n, k }) => `How many ways are there to choose ${k} items from ${n}?` },
-    { set: 'warmstart', text: ({ n, k }) => `Compute the binomial coefficient C(${n}, ${k}).` },
-    { set: 'rl', text: ({ n, k }) => `In how many ways can a committee of ${k} be picked from ${n} people?` },
-    { set: 'heldout', text: ({ n, k }) => `How many ${k}-element subsets does a set with ${n} elements have?` },
+    { set: 'warmstart', text: ({ n, k, m }) => `How many ways are there to choose ${k} items from ${n}?${moduloSuffix(m)}` },
+    { set: 'warmstart', text: ({ n, k, m }) => `Compute the binomial coefficient C(${n}, ${k}).${moduloSuffix(m)}` },
+    { set: 'rl', text: ({ n, k, m }) => `In how many ways can a committee of ${k} be picked from ${n} people?${moduloSuffix(m)}` },
+    { set: 'heldout', text: ({ n, k, m }) => `How many ${k}-element subsets does a set with ${n} elements have?${moduloSuffix(m)}` },
   ],
   plan: () => 'I compute the binomial coefficient with BigInt.',
-  code: ({ n, k }) => lines('let r = 1n;', `for (let i = 1n; i <= ${k}n; i++) r = r * (${n}n - i + 1n) / i;`, 'console.log(String(r));'),
-  bugs: [{ name: 'off_by_one', code: ({ n, k }) => lines('let r = 1n;', `for (let i = 1n; i < ${k}n; i++) r = r * (${n}n - i + 1n) / i;`, 'console.log(String(r));') }],
+  code: ({ n, k, m }) => lines('let r = 1n;', `for (let i = 1n; i <= ${k}n; i++) r = r * (${n}n - i + 1n) / i;`, `console.log(String(r % ${m}n));`),
+  bugs: [{ name: 'off_by_one', code: ({ n, k, m }) => lines('let r = 1n;', `for (let i = 1n; i < ${k}n; i++) r = r * (${n}n - i + 1n) / i;`, `console.log(String(r % ${m}n));`) }],
 });
 
 export const countMultiples = kind({
   name: 'count_multiples',
   sample: (draw, level) => {
-    const [lo, hi] = pick3(level, [[3, 4], [4, 5], [5, 6]] as const);
-    const a = draw.int(2, 40);
-    let b = draw.int(2, 40);
-    while (b === a) b = draw.int(2, 40);
-    return { limit: Number(draw.sized(lo, hi)), a, b };
+    const [lo, hi] = pick3(level, [[100, 400], [400, 999], [400, 999]] as const);
+    const top = level === 3 ? 99 : 40;
+    const a = draw.int(2, top);
+    let b = draw.int(2, top);
+    while (b === a) b = draw.int(2, top);
+    return { limit: draw.int(lo, hi), a, b };
   },
   answer: ({ limit, a, b }) => {
     const n = BigInt(limit);
@@ -321,9 +317,13 @@ export const countMultiples = kind({
 export const greatestCommonDivisor = kind({
   name: 'gcd',
   sample: (draw, level) => {
-    const [g, xy] = pick3(level, [[[5, 7], [4, 6]], [[8, 11], [6, 8]], [[12, 15], [8, 10]]] as const);
-    const common = draw.sized(g[0], g[1]);
-    return { a: common * draw.sized(xy[0], xy[1]), b: common * draw.sized(xy[0], xy[1]) };
+    const [gLo, gHi] = pick3(level, [[11, 30], [31, 99], [100, 333]] as const);
+    const common = draw.int(gLo, gHi);
+    const cap = Math.floor(999 / common);
+    let x = draw.int(2, cap);
+    let y = draw.int(2, cap);
+    while (gcd(BigInt(x), BigInt(y)) !== 1n) [x, y] = [draw.int(2, cap), draw.int(2, cap)];
+    return { a: BigInt(common * x), b: BigInt(common * y) };
   },
   answer: ({ a, b }) => gcd(a, b),
   phrasings: [
@@ -332,15 +332,15 @@ export const greatestCommonDivisor = kind({
     { set: 'rl', text: ({ a, b }) => `What is the largest integer that divides both ${a} and ${b}?` },
     { set: 'heldout', text: ({ a, b }) => `Compute the highest common factor of ${a} and ${b}.` },
   ],
-  plan: () => "I run Euclid's algorithm with BigInt.",
-  code: ({ a, b }) => lines(`let a = ${a}n, b = ${b}n;`, 'while (b > 0n) [a, b] = [b, a % b];', 'console.log(String(a));'),
-  bugs: [{ name: 'number', code: ({ a, b }) => lines(`let a = ${a}, b = ${b};`, 'while (b > 0) [a, b] = [b, a % b];', 'console.log(String(a));') }],
+  plan: () => "I run Euclid's algorithm.",
+  code: ({ a, b }) => lines(`let a = ${a}, b = ${b};`, 'while (b > 0) [a, b] = [b, a % b];', 'console.log(a);'),
+  bugs: [{ name: 'wrong_operator', code: ({ a, b }) => lines(`let a = ${a}, b = ${b};`, 'while (b > 0) [a, b] = [b, a - b];', 'console.log(a);') }],
 });
 
 export const primeCount = kind({
   name: 'prime_count',
   sample: (draw, level) => {
-    const [lo, hi] = pick3(level, [[100, 5000], [5000, 50000], [50000, 300000]] as const);
+    const [lo, hi] = pick3(level, [[100, 300], [300, 700], [700, 999]] as const);
     return { limit: draw.int(lo, hi) };
   },
   answer: ({ limit }) => BigInt(countPrimes(limit)),
@@ -385,19 +385,19 @@ export const primeCount = kind({
 export const sumOfSquares = kind({
   name: 'sum_of_squares',
   sample: (draw, level) => {
-    const [lo, hi] = pick3(level, [[4, 5], [6, 6], [7, 7]] as const);
-    return { n: draw.sized(lo, hi) };
+    const [lo, hi] = pick3(level, [[20, 99], [100, 500], [501, 999]] as const);
+    return { n: BigInt(draw.int(lo, hi)), m: modulus(draw) };
   },
-  answer: ({ n }) => (n * (n + 1n) * (2n * n + 1n)) / 6n,
+  answer: ({ n, m }) => ((n * (n + 1n) * (2n * n + 1n)) / 6n) % m,
   phrasings: [
-    { set: 'warmstart', text: ({ n }) => `What is 1^2 + 2^2 + ... + ${n}^2?` },
-    { set: 'warmstart', text: ({ n }) => `Find the sum of the squares of the integers from 1 to ${n}.` },
-    { set: 'rl', text: ({ n }) => `Add up k^2 for every k from 1 to ${n}.` },
-    { set: 'heldout', text: ({ n }) => `Compute the sum of all the perfect squares from 1 up to ${n}^2.` },
+    { set: 'warmstart', text: ({ n, m }) => `What is 1^2 + 2^2 + ... + ${n}^2?${moduloSuffix(m)}` },
+    { set: 'warmstart', text: ({ n, m }) => `Find the sum of the squares of the integers from 1 to ${n}.${moduloSuffix(m)}` },
+    { set: 'rl', text: ({ n, m }) => `Add up k^2 for every k from 1 to ${n}.${moduloSuffix(m)}` },
+    { set: 'heldout', text: ({ n, m }) => `Compute the sum of all the perfect squares from 1 up to ${n}^2.${moduloSuffix(m)}` },
   ],
   plan: () => 'I use n(n+1)(2n+1)/6 with BigInt.',
-  code: ({ n }) => lines(`const n = ${n}n;`, 'console.log(String(n * (n + 1n) * (2n * n + 1n) / 6n));'),
-  bugs: [{ name: 'number', code: ({ n }) => lines(`const n = ${n};`, 'console.log(String(n * (n + 1) * (2 * n + 1) / 6));') }],
+  code: ({ n, m }) => lines(`const n = ${n}n;`, `console.log(String(n * (n + 1n) * (2n * n + 1n) / 6n % ${m}n));`),
+  bugs: [{ name: 'wrong_constant', code: ({ n, m }) => lines(`const n = ${n}n;`, `console.log(String(n * (n + 1n) * (2n * n + 1n) / 3n % ${m}n));`) }],
 });
 
 // Each kind's own parameter type is erased here: the generator only passes a kind's params back to that kind.

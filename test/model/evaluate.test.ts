@@ -12,7 +12,7 @@ import { writeFreshModel } from '../../model/init.ts';
 import { generateProblems } from '../../model/tasks/generate.ts';
 
 /**
- * The measurement harness on an untrained model of the default layout (byte vocabulary, chat
+ * The measurement harness on an untrained model of the default layout (digit-group vocabulary, chat
  * template), served by the ONNX backend and run through the real rollout loop and sandbox.
  */
 
@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 describe('evaluate', () => {
-  it('serves the fresh model with the byte vocabulary and reports per-kind and per-level accuracy', async () => {
+  it('serves the fresh model with the default vocabulary and reports per-kind and per-level accuracy', async () => {
     expect(backend.tokenizer.vocabSize).toBe(DEFAULT_MODEL_CONFIG.vocabSize);
     const problems = generateProblems({ split: 'heldout', count: 3, seed: 1 });
     const report = await evaluate({ backend, checkpoint: { version: 'test' } }, sandbox, problems, { budget: 0, maxTokens: 24, n: 2, temperature: 1, seed: 3 });

@@ -16,18 +16,18 @@ describe('task kinds', () => {
 
   it('computes golds exactly on hand-checked cases', () => {
     const byName = Object.fromEntries(TASK_KINDS.map((k) => [k.name, k]));
-    expect(byName.product!.answer({ a: 123456789n, b: 987654321n })).toBe(121932631112635269n);
+    expect(byName.product!.answer({ a: 123n, b: 987n, m: 1000n })).toBe(401n); // 121401
     expect(byName.power_mod!.answer({ a: 2n, e: 10n, m: 1000n })).toBe(24n);
     expect(byName.power_digit_sum!.answer({ a: 2n, b: 15n })).toBe(26n); // 32768
     expect(byName.factorial_digit_sum!.answer({ n: 10n })).toBe(27n); // 3628800
-    expect(byName.fibonacci!.answer({ n: 10 })).toBe(55n);
-    expect(byName.binomial!.answer({ n: 10n, k: 3n })).toBe(120n);
+    expect(byName.fibonacci!.answer({ n: 10, m: 50n })).toBe(5n); // 55
+    expect(byName.binomial!.answer({ n: 10n, k: 3n, m: 101n })).toBe(19n); // 120
     expect(byName.count_multiples!.answer({ limit: 100, a: 4, b: 6 })).toBe(33n); // 25 + 16 - 8
     expect(byName.gcd!.answer({ a: 84n, b: 36n })).toBe(12n);
     expect(byName.prime_count!.answer({ limit: 100 })).toBe(25n);
-    expect(byName.sum_of_squares!.answer({ n: 10n })).toBe(385n);
-    expect(byName.sum!.answer({ xs: [1n, 2n, 3n] })).toBe(6n);
-    expect(byName.power!.answer({ a: 3n, b: 40n })).toBe(12157665459056928801n);
+    expect(byName.sum_of_squares!.answer({ n: 10n, m: 1000n })).toBe(385n);
+    expect(byName.sum!.answer({ xs: [100n, 200n, 300n], m: 101n })).toBe(95n); // 600
+    expect(byName.power!.answer({ a: 3n, b: 40n, m: 1000n })).toBe(801n); // 12157665459056928801
   });
 });
 
@@ -83,9 +83,15 @@ describe('generateProblems', () => {
       const off = (BigInt(p.answer) + 1n).toString();
       expect(grade(p.answer, { answer: off }).equal, `${p.answer} vs ${off}`).toBe(false);
     }
-    // Most answers are long: no guessing them.
-    const long = problems.filter((p) => p.answer.length >= 6).length;
-    expect(long / problems.length).toBeGreaterThan(0.6);
+    // Every number in a problem and every answer is one token of the default vocabulary (below
+    // 1000), and answers are spread out: no guessing them.
+    for (const p of problems) {
+      expect(BigInt(p.answer) < 1000n, `${p.id}: ${p.answer}`).toBe(true);
+      for (const n of p.text.match(/\d+/g) ?? []) expect(Number(n), `${p.id}: ${p.text}`).toBeLessThan(1000);
+    }
+    const counts = new Map<string, number>();
+    for (const p of problems) counts.set(p.answer, (counts.get(p.answer) ?? 0) + 1);
+    expect(Math.max(...counts.values()) / problems.length).toBeLessThan(0.05);
     // JSON-safe form keeps the parameters as decimal strings.
     const json = problemJson(generateProblems({ split: 'rl', count: 1, kinds: ['product'] })[0]!);
     expect(typeof (json.params as Record<string, unknown>).a).toBe('string');

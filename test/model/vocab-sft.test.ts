@@ -9,7 +9,7 @@ import { createQuickJSNodeExecutor } from '../../api/sandbox/quickjs/node.ts';
 import type { Executor } from '../../api/sandbox/types.ts';
 import { countParameters } from '../../core/onnx/decoder.ts';
 import { DEFAULT_MODEL_CONFIG } from '../../model/config.ts';
-import { sftExample } from '../../model/sft.ts';
+import { copyDrill, sftExample } from '../../model/sft.ts';
 import { ReferenceSolver, SOLUTION_STYLES } from '../../model/solutions/reference.ts';
 import { generateProblems, SPLITS } from '../../model/tasks/generate.ts';
 import { Draw } from '../../model/tasks/random.ts';
@@ -33,17 +33,25 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('byte vocabulary', () => {
-  it('loads through api/models/tokenizer.ts with 256 byte ids and the ChatML specials', () => {
+describe('digit-group vocabulary', () => {
+  it('loads through api/models/tokenizer.ts: bytes, one id per 1-3 digit group, the ChatML specials', () => {
     expect(tokenizer.vocabSize).toBe(VOCAB_SIZE);
-    expect(VOCAB_SIZE).toBe(259);
+    expect(VOCAB_SIZE).toBe(256 + 100 + 1000 + 3);
     expect([...tokenizer.specialTokenIds].sort()).toEqual(Object.values(SPECIAL_IDS).sort());
     expect(tokenizer.eosTokenId).toBe(SPECIAL_IDS['<|im_end|>']);
-    // One id per byte, any input (non-ASCII included) round-trips.
-    for (const text of ['What is 12 times 34?', '```javascript\nconsole.log(1n);\n```', 'héllo 😀 数学 \\boxed{x}']) {
-      const ids = tokenizer.encode(text, { addSpecialTokens: false });
-      expect(ids).toHaveLength(new TextEncoder().encode(text).length);
-      expect(tokenizer.decode(ids)).toBe(text);
+    const pieces = (text: string) => tokenizer.encode(text, { addSpecialTokens: false }).map((id) => tokenizer.decode([id]));
+    // Digit runs split into groups of three from the left, each one token; everything else is bytes.
+    expect(pieces('What is 48120375521 times 7?')).toEqual([...'What is ', '481', '203', '755', '21', ...' times ', '7', '?']);
+    expect(pieces('x=1000000n;')).toEqual(['x', '=', '100', '000', '0', 'n', ';']);
+    // Any input (non-ASCII included) round-trips.
+    for (const text of ['What is 12 times 34?', '```javascript\nconsole.log(1n);\n```', 'héllo 😀 数学 \\boxed{x} 1.5e+37']) {
+      expect(tokenizer.decode(tokenizer.encode(text, { addSpecialTokens: false }))).toBe(text);
+    }
+    // Every 2- and 3-digit string is one token, wherever its pair merges land.
+    for (let n = 0; n < 1000; n++) {
+      for (const text of [String(n).padStart(3, '0'), String(n % 100).padStart(2, '0')]) {
+        expect(tokenizer.encode(text, { addSpecialTokens: false })).toHaveLength(1);
+      }
     }
   });
 
@@ -54,7 +62,8 @@ describe('byte vocabulary', () => {
     const ids = renderPrompt(tokenizer, messages);
     expect(ids[0]).toBe(SPECIAL_IDS['<|im_start|>']);
     expect(ids.filter((id) => id === SPECIAL_IDS['<|im_end|>'])).toHaveLength(1);
-    expect(ids).toHaveLength(2 + 'user\nWhat is 2^10?'.length + 1 + 1 + 'assistant\n'.length);
+    // '10' is one token.
+    expect(ids).toHaveLength(2 + 'user\nWhat is 2^10?'.length - 1 + 1 + 1 + 'assistant\n'.length);
   });
 
   it('the model config is Llama-style, within 10M parameters, and matches the vocabulary', () => {
@@ -77,7 +86,7 @@ describe('warm-start sequences', () => {
           const example = sftExample(tokenizer, endOfTurn, problem, solution);
           expect(example.lossMask).toHaveLength(example.ids.length);
           longest = Math.max(longest, example.ids.length);
-          // Byte tokenisation is context-free: encoding the whole response equals the loop's turn-by-turn ids.
+          // Context-free at the loop's cuts (never between two digits): the whole response encodes to the turn-by-turn ids.
           const response = example.ids.slice(example.promptLength, -1);
           expect(response).toEqual(tokenizer.encode(solution.text, { addSpecialTokens: false }));
           expect(tokenizer.decode(response)).toBe(solution.text);
@@ -92,5 +101,25 @@ describe('warm-start sequences', () => {
       }
     }
     expect(longest).toBeLessThanOrEqual(DEFAULT_MODEL_CONFIG.maxPositionEmbeddings);
+  });
+});
+
+describe('copy drills', () => {
+  it('are one to three one-token numbers after task words, copied in order into a code block, loss on the code only', () => {
+    const draw = new Draw(new Rng(6));
+    for (let k = 0; k < 50; k++) {
+      const drill = copyDrill(tokenizer, draw);
+      const ids = Array.from(drill.ids);
+      const prompt = tokenizer.decode(ids.filter((_, i) => !drill.lossMask[i]));
+      const code = tokenizer.decode(ids.filter((_, i) => drill.lossMask[i]));
+      const numbers = prompt.match(/\d+/g)!;
+      expect(numbers.length).toBeGreaterThanOrEqual(1);
+      expect(numbers.length).toBeLessThanOrEqual(3);
+      expect(code).toBe(`\`\`\`javascript\nconsole.log(${numbers.map((n) => `${n}n`).join(' * ')});\n\`\`\``);
+      // The loss mask is exactly the code block, which ends the turn as the loop ends it (on the fence).
+      expect(drill.lossMask.slice(0, drill.lossMask.indexOf(1)).every((m) => m === 0)).toBe(true);
+      expect(drill.lossMask.slice(drill.lossMask.indexOf(1)).every((m) => m === 1)).toBe(true);
+      for (const n of numbers) expect(tokenizer.encode(n, { addSpecialTokens: false })).toHaveLength(1);
+    }
   });
 });
