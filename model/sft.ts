@@ -55,7 +55,7 @@ const DRILL_WORDS = ['What', 'is', 'times', 'the', 'sum', 'of', 'Compute', 'mod'
  * drills") and then serves the solutions.
  */
 export function copyDrill(tokenizer: Tokenizer, draw: Draw, template: PromptTemplate = DEFAULT_PROMPT_TEMPLATE): SupervisedSequence {
-  const numbers = Array.from({ length: draw.int(1, 3) }, () => String(draw.digits(draw.int(1, 3))));
+  const numbers = Array.from({ length: draw.int(1, 3) }, () => String(draw.sized(1, 3)));
   const text = `${numbers.map((n) => `${draw.pick(DRILL_WORDS)} ${n}`).join(' ')}?`;
   const ids = renderPrompt(tokenizer, promptMessages(template, { problem: text }));
   const lossMask: number[] = new Array(ids.length).fill(0);

@@ -113,11 +113,13 @@ try {
 
 const resuming = values.resume && existsSync(join(stateDir, 'optimizer.json'));
 const engineOptions = { threads, optimizer: { lr: schedule.lr, weightDecay: 0.01, maxGradNorm: 1 } };
-const engine: Engine = resuming
-  ? await createCpuEngine({ kind: 'model-dir', dir: modelDir }, engineOptions)
-  : init !== undefined
-    ? await createCpuEngine({ kind: 'model-dir', dir: init }, engineOptions)
-    : await createCpuEngine({ kind: 'fresh', config: DEFAULT_MODEL_CONFIG, seed: schedule.seed, initStd: DEFAULT_INIT_STD, tokenizerDir }, engineOptions);
+const startDir = resuming ? modelDir : init;
+const engine: Engine = await createCpuEngine(
+  startDir !== undefined
+    ? { kind: 'model-dir', dir: startDir }
+    : { kind: 'fresh', config: DEFAULT_MODEL_CONFIG, seed: schedule.seed, initStd: DEFAULT_INIT_STD, tokenizerDir },
+  engineOptions,
+);
 if (resuming) await engine.loadState(stateDir);
 else await rm(metricsFile, { force: true });
 console.error(
