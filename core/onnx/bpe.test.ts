@@ -18,6 +18,18 @@ describe('byte-level BPE', () => {
     expect(learnByteLevelBpe('xyz', 10).merges).toEqual([]);
   });
 
+  it('extends a base vocabulary (its ids and merges first) and never merges the unmergeable bytes', () => {
+    const base = learnByteLevelBpe('qq qq', 1);
+    expect(base.merges).toEqual([['q', 'q']]);
+    const grown = learnByteLevelBpe('qqr;\n qqr;\n qqr;\n', 10, { base, unmergeableBytes: '\n' });
+    expect(grown.tokens.slice(0, base.tokens.length)).toEqual(base.tokens);
+    expect(grown.merges[0]).toEqual(['q', 'q']);
+    // " qqr" is built from the base's "qq" token; ";" and "\n" (Ċ in the byte alphabet) stay apart.
+    expect(grown.tokens).toContain('qqr');
+    expect(grown.merges.some(([a, b]) => (a + b).includes('Ċ'))).toBe(false);
+    expect(grown.merges.length).toBeLessThanOrEqual(1 + 10);
+  });
+
   it('writes a tokenizer.json that @huggingface/tokenizers loads and round-trips', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cir-bpe-'));
     try {

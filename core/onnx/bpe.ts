@@ -16,9 +16,10 @@ export const QWEN2_SPLIT_PATTERN =
  * so copying it is matching whole tokens, not runs of ten ambiguous digit tokens.
  */
 export const DIGIT_GROUP_SPLIT_PATTERN = QWEN2_SPLIT_PATTERN.replace('|\\p{N}|', '|\\p{N}{1,3}|');
-/** The same pattern in JavaScript syntax (no inline `(?i:)` group), used to split the training corpus. */
+/** The same patterns in JavaScript syntax (no inline `(?i:)` group), used to split a training corpus. */
 const SPLIT_REGEX =
   /'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+/gu;
+export const DIGIT_GROUP_SPLIT_REGEX = new RegExp(SPLIT_REGEX.source.replace('|\\p{N}|', '|\\p{N}{1,3}|'), 'gu');
 
 /** ChatML, as Qwen2 uses it (without the default system prompt). */
 export const CHATML_TEMPLATE =
@@ -97,23 +98,36 @@ export interface LearnedBpe {
   merges: [string, string][];
 }
 
+export interface LearnOptions {
+  /** A vocabulary to extend: its tokens keep their ids and its merges come first. Default: the bytes alone. */
+  base?: LearnedBpe;
+  /** The pre-tokenizer, in JavaScript syntax (global, unicode). Default: Qwen2's split. */
+  splitRegex?: RegExp;
+  /** Bytes no learned merge may contain (e.g. "\n", so a token never spans a line break where the loop cuts). */
+  unmergeableBytes?: string;
+}
+
 /**
- * Learns up to `numMerges` merges over `corpus` the classic way: split into pre-tokens, count
+ * Learns up to `numMerges` merges (after the base's) over `corpus` the classic way: split into pre-tokens, count
  * adjacent symbol pairs weighted by pre-token frequency, merge the most frequent pair
  * (ties: lowest pair of ids), repeat until no pair occurs twice.
  */
-export function learnByteLevelBpe(corpus: string, numMerges: number): LearnedBpe {
+export function learnByteLevelBpe(corpus: string, numMerges: number, options: LearnOptions = {}): LearnedBpe {
   const alphabet = byteToUnicode();
   const encoder = new TextEncoder();
   const wordCounts = new Map<string, number>();
-  for (const match of corpus.matchAll(SPLIT_REGEX)) {
+  for (const match of corpus.matchAll(options.splitRegex ?? SPLIT_REGEX)) {
     const word = Array.from(encoder.encode(match[0]), (b) => alphabet[b]!).join('');
     wordCounts.set(word, (wordCounts.get(word) ?? 0) + 1);
   }
-  const tokens = [...alphabet];
+  const base = options.base ?? { tokens: alphabet, merges: [] };
+  const tokens = [...base.tokens];
   const ids = new Map(tokens.map((t, i) => [t, i]));
-  const words = [...wordCounts.keys()].map((w) => Array.from(w, (ch) => ids.get(ch)!));
+  const baseRanks = new Map(base.merges.map(([a, b], rank) => [`${a} ${b}`, rank]));
+  const words = [...wordCounts.keys()].map((w) => applyMerges(Array.from(w), baseRanks).map((t) => ids.get(t)!));
   const freqs = [...wordCounts.values()];
+  const unmergeable = new Set(Array.from(encoder.encode(options.unmergeableBytes ?? ''), (b) => alphabet[b]!));
+  const mergeable = (id: number): boolean => !Array.from(tokens[id]!).some((ch) => unmergeable.has(ch));
 
   const KEY = 1 << 20;
   const pairCounts = new Map<number, number>();
@@ -122,6 +136,7 @@ export function learnByteLevelBpe(corpus: string, numMerges: number): LearnedBpe
   const addPairs = (w: number, sign: 1 | -1, touched: Set<number>) => {
     const symbols = words[w]!;
     for (let i = 0; i + 1 < symbols.length; i++) {
+      if (!mergeable(symbols[i]!) || !mergeable(symbols[i + 1]!)) continue;
       const key = symbols[i]! * KEY + symbols[i + 1]!;
       pairCounts.set(key, (pairCounts.get(key) ?? 0) + sign * freqs[w]!);
       if (sign > 0) {
@@ -136,8 +151,8 @@ export function learnByteLevelBpe(corpus: string, numMerges: number): LearnedBpe
   words.forEach((_, w) => addPairs(w, 1, initial));
   for (const key of initial) heap.push(pairCounts.get(key)!, key);
 
-  const merges: [string, string][] = [];
-  while (merges.length < numMerges) {
+  const merges: [string, string][] = [...base.merges];
+  while (merges.length < base.merges.length + numMerges) {
     const top = heap.pop();
     if (!top) break;
     const [count, key] = top;
@@ -172,6 +187,20 @@ export function learnByteLevelBpe(corpus: string, numMerges: number): LearnedBpe
     }
   }
   return { tokens, merges };
+}
+
+/** Encodes one pre-token's symbols as a BPE tokenizer does: the lowest-ranked adjacent pair ("a b" → rank) merges first. */
+function applyMerges(symbols: string[], ranks: ReadonlyMap<string, number>): string[] {
+  for (;;) {
+    let best = -1;
+    let bestRank = Infinity;
+    for (let i = 0; i + 1 < symbols.length; i++) {
+      const rank = ranks.get(`${symbols[i]} ${symbols[i + 1]}`);
+      if (rank !== undefined && rank < bestRank) [best, bestRank] = [i, rank];
+    }
+    if (best < 0) return symbols;
+    symbols = [...symbols.slice(0, best), symbols[best]! + symbols[best + 1]!, ...symbols.slice(best + 2)];
+  }
 }
 
 /** `tokenizer.json` content for a learned BPE plus the ChatML special tokens (ids after the BPE vocabulary). */
