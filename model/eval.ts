@@ -3,10 +3,13 @@
  *
  *   npx tsx model/eval.ts --model DIR [--split heldout] [--count 120] [--seed 0] [--budget 2]
  *                         [--sweep 1,3,4] [--n 1] [--temperature 0] [--max-tokens 768] [--threads 1]
+ *                         [--baseline DIR]
  *
  * Prints one JSON object on stdout: { model, split, count, with_tools: EvalReport,
- * without_tools: EvalReport, lift, by_budget? } (lift = accuracy with tools minus without, in
- * points; by_budget: accuracy and tool use at each --sweep budget, the effect of the budget).
+ * without_tools: EvalReport, lift, by_budget?, baseline? } (lift = accuracy with tools minus
+ * without, in points; by_budget: accuracy and tool use at each --sweep budget, the effect of the
+ * budget; baseline: the --baseline model with tools on the same problems and samples, and the
+ * paired difference model − baseline with its 95% interval, e.g. after RL vs the warm start).
  * Progress on stderr.
  */
 import { resolve } from 'node:path';
@@ -14,11 +17,12 @@ import { parseArgs } from 'node:util';
 import { loadModelBackend } from '../api/models/index.ts';
 import { Sandbox } from '../api/sandbox/index.ts';
 import { createQuickJSNodeExecutor } from '../api/sandbox/quickjs/node.ts';
-import { evaluate } from './evaluate.ts';
+import type { ServedModel } from '../api/models/served.ts';
+import { evaluate, pairedDifference } from './evaluate.ts';
 import { generateProblems, SPLITS, type Split } from './tasks/generate.ts';
 
 const USAGE =
-  'usage: npx tsx model/eval.ts --model DIR [--split heldout] [--count 120] [--seed 0] [--budget 2] [--sweep 1,3,4] [--n 1] [--temperature 0] [--max-tokens 768] [--threads 1]';
+  'usage: npx tsx model/eval.ts --model DIR [--split heldout] [--count 120] [--seed 0] [--budget 2] [--sweep 1,3,4] [--n 1] [--temperature 0] [--max-tokens 768] [--threads 1] [--baseline DIR]';
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +36,7 @@ const { values } = parseArgs({
     temperature: { type: 'string', default: '0' },
     'max-tokens': { type: 'string', default: '768' },
     threads: { type: 'string', default: '1' },
+    baseline: { type: 'string' },
   },
 });
 const ints = Object.fromEntries((['count', 'seed', 'budget', 'n', 'max-tokens', 'threads'] as const).map((k) => [k, Number(values[k])]));
@@ -62,8 +67,8 @@ const sandbox = new Sandbox({
 try {
   const problems = generateProblems({ split, count: ints.count!, seed: ints.seed });
   const served = { backend, checkpoint: { version: 'eval' } };
-  const run = (budget: number, label: string) =>
-    evaluate(served, sandbox, problems, {
+  const run = (budget: number, label: string, model: ServedModel = served) =>
+    evaluate(model, sandbox, problems, {
       budget,
       n: ints.n,
       temperature,
@@ -79,7 +84,27 @@ try {
     const r = await run(budget, `budget ${budget}`);
     byBudget[budget] = { accuracy: r.accuracy, toolCallsPerSample: r.toolCallsPerSample, toolCallRate: r.toolCallRate };
   }
-  const report = { model: dir, split, count: problems.length, with_tools: withTools, without_tools: withoutTools, lift, ...(sweep.length > 0 && { by_budget: byBudget }) };
+  let baseline: Record<string, unknown> | undefined;
+  if (values.baseline) {
+    const baselineDir = resolve(values.baseline);
+    const baselineBackend = await loadModelBackend({ kind: 'onnx', dir: baselineDir, threads: ints.threads });
+    try {
+      const report = await run(ints.budget!, `baseline with tools (budget ${ints.budget})`, { backend: baselineBackend, checkpoint: { version: 'baseline' } });
+      baseline = { model: baselineDir, with_tools: report, difference: pairedDifference(report.perProblem, withTools.perProblem) };
+    } finally {
+      await baselineBackend.dispose();
+    }
+  }
+  const report = {
+    model: dir,
+    split,
+    count: problems.length,
+    with_tools: withTools,
+    without_tools: withoutTools,
+    lift,
+    ...(sweep.length > 0 && { by_budget: byBudget }),
+    ...(baseline && { baseline }),
+  };
   console.log(JSON.stringify(report, null, 2));
 } finally {
   await backend.dispose();

@@ -45,6 +45,10 @@ export interface EvalReport {
   finishReasons: Record<string, number>;
   byKind: Record<string, Breakdown>;
   byLevel: Record<string, Breakdown>;
+  /** By phrasing set: on `heldout`, `rl` phrasings are the ones the warm start never saw. */
+  byPhrasingSet: Record<string, Breakdown>;
+  /** Share of each problem's samples that are correct, by problem id: what pairedDifference compares. */
+  perProblem: Record<string, number>;
   seconds: number;
   /** Model tokens generated per second over the whole evaluation (concurrent solves included). */
   tokensPerSecond: number;
@@ -96,6 +100,8 @@ export async function evaluate(served: ServedModel, sandbox: Sandbox, problems: 
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
   const samples = rows.map((r) => r.sample);
   const count = Math.max(1, samples.length);
+  const perProblem: Record<string, number> = Object.fromEntries(problems.map((p) => [p.id, 0]));
+  for (const { problem, sample } of rows) if (sample.correct) perProblem[problem.id]! += 1 / (options.n ?? 1);
   const seconds = (performance.now() - started) / 1000;
   const completionTokens = samples.reduce((s, x) => s + x.usage.completionTokens, 0);
   const finishReasons: Record<string, number> = {};
@@ -111,7 +117,44 @@ export async function evaluate(served: ServedModel, sandbox: Sandbox, problems: 
     finishReasons,
     byKind: breakdown(rows, (p) => p.kind),
     byLevel: breakdown(rows, (p) => String(p.level)),
+    byPhrasingSet: breakdown(rows, (p) => p.phrasingSet),
+    perProblem,
     seconds,
     tokensPerSecond: completionTokens / Math.max(seconds, 1e-9),
+  };
+}
+
+export interface PairedDifference {
+  problems: number;
+  /** Mean over problems of (accuracy of `after` − accuracy of `before`), in points. */
+  points: number;
+  /** 95% confidence interval of `points` (normal approximation over problems), in points. */
+  ci95: [number, number];
+  /** Problems only `after` / only `before` solved more often. */
+  better: number;
+  worse: number;
+}
+
+/**
+ * Paired comparison of two evaluations of the same problems (e.g. a model before and after RL):
+ * the per-problem difference, its mean and a 95% interval. Pairing removes the problem-to-problem
+ * spread, which dominates the noise of two unpaired accuracies on a few hundred problems.
+ */
+export function pairedDifference(before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>): PairedDifference {
+  const ids = Object.keys(before);
+  const missing = ids.filter((id) => !(id in after));
+  if (missing.length > 0 || ids.length !== Object.keys(after).length) throw new Error(`the two evaluations cover different problems (e.g. ${missing[0] ?? 'an extra one'})`);
+  const diffs = ids.map((id) => after[id]! - before[id]!);
+  const n = Math.max(1, diffs.length);
+  const mean = diffs.reduce((a, b) => a + b, 0) / n;
+  const variance = diffs.length > 1 ? diffs.reduce((a, d) => a + (d - mean) ** 2, 0) / (diffs.length - 1) : 0;
+  const half = 1.96 * Math.sqrt(variance / n);
+  const points = (x: number) => Math.round(x * 1000) / 10;
+  return {
+    problems: diffs.length,
+    points: points(mean),
+    ci95: [points(mean - half), points(mean + half)],
+    better: diffs.filter((d) => d > 0).length,
+    worse: diffs.filter((d) => d < 0).length,
   };
 }

@@ -7,7 +7,7 @@ import { solveProblem } from '../../api/reasoning/index.ts';
 import { Sandbox } from '../../api/sandbox/index.ts';
 import { createQuickJSNodeExecutor } from '../../api/sandbox/quickjs/node.ts';
 import { DEFAULT_MODEL_CONFIG } from '../../model/config.ts';
-import { evaluate } from '../../model/evaluate.ts';
+import { evaluate, pairedDifference } from '../../model/evaluate.ts';
 import { writeFreshModel } from '../../model/init.ts';
 import { generateProblems } from '../../model/tasks/generate.ts';
 
@@ -54,6 +54,17 @@ describe('evaluate', () => {
     expect(Object.values(report.byKind).reduce((a, b) => a + b.samples, 0)).toBe(6);
     expect(Object.keys(report.byLevel).every((l) => ['1', '2', '3'].includes(l))).toBe(true);
     expect(report.tokensPerSecond).toBeGreaterThan(0);
+    expect(Object.values(report.byPhrasingSet).reduce((a, b) => a + b.samples, 0)).toBe(6);
+    expect(report.perProblem).toEqual(Object.fromEntries(problems.map((p) => [p.id, 0])));
+  });
+
+  it('pairs two evaluations problem by problem: mean difference and a 95% interval, in points', () => {
+    // Differences 1, 0.5, 0, 0.5: mean 0.5, sample sd sqrt(1/6), half-width 1.96 * sqrt(1/6) / 2 = 0.4001.
+    const before = { a: 0, b: 0.5, c: 0.5, d: 0 };
+    const after = { a: 1, b: 1, c: 0.5, d: 0.5 };
+    expect(pairedDifference(before, after)).toEqual({ problems: 4, points: 50, ci95: [10, 90], better: 3, worse: 0 });
+    expect(pairedDifference(after, before).points).toBe(-50);
+    expect(() => pairedDifference(before, { a: 1 })).toThrow(/different problems/);
   });
 
   it('answers problems outside the family (any script, long, odd) within the limits', async () => {
