@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 /** The model trained here and shipped in the repository (model/README.md, issue 8). */
 export const EMBEDDED_MODEL_DIR = fileURLToPath(new URL('../model/default', import.meta.url));
-export const EMBEDDED_MODEL_NAME = 'cir-synth-1.8m';
+export const EMBEDDED_MODEL_NAME = 'cir-synth-1.9m';
 
 /**
  * The environment with the embedded model filled in: when no model is configured at all (no CIR_MODEL_DIR,

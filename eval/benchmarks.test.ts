@@ -58,7 +58,7 @@ describe('benchmark files', () => {
     expect(heldout.problems[0]!.answer).toMatch(/^\d+$/);
     expect(heldout.problems[0]!.level).toMatch(/^[123]$/);
     expect(loadBenchmark('synthetic-heldout', '/x').problems).toEqual(heldout.problems);
-    expect(() => loadBenchmark('synthetic-nope', '/x')).toThrow(/no synthetic split "nope" \(there are: synthetic-warmstart, synthetic-rl, synthetic-heldout, synthetic-seen\)/);
+    expect(() => loadBenchmark('synthetic-nope', '/x')).toThrow(/no synthetic split "nope" \(there are: synthetic-warmstart, synthetic-rl, synthetic-heldout, synthetic-seen, synthetic-novel\)/);
   });
 
   it('parses --bench lists', () => {

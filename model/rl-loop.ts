@@ -72,7 +72,8 @@ const problemsPerRound = int('problems', 1);
 const n = int('n', 2);
 const seed = int('seed', 0);
 const split = values.split as Split;
-if (!SPLITS.includes(split) || split === 'heldout') fail(`--split must be one of ${SPLITS.filter((s) => s !== 'heldout').join(', ')} (held-out problems are never trained on)`);
+const EVAL_ONLY: readonly Split[] = ['heldout', 'novel'];
+if (!SPLITS.includes(split) || EVAL_ONLY.includes(split)) fail(`--split must be one of ${SPLITS.filter((s) => !EVAL_ONLY.includes(s)).join(', ')} (held-out and novel problems are never trained on)`);
 const temperature = Number(values.temperature);
 if (!(temperature > 0)) fail('--temperature must be > 0 (RL needs varied samples)');
 

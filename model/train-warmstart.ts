@@ -1,8 +1,8 @@
 /**
  * The supervised warm start of the default model on the cpu engine:
  *
- *   npx tsx model/train-warmstart.ts --out DIR [--steps 3000] [--batch 16] [--lr 2e-3] [--warmup 100]
- *       [--count 20000] [--copy-drills N] [--init MODEL_DIR] [--seed 0] [--threads 1] [--eval-every 100]
+ *   npx tsx model/train-warmstart.ts --out DIR [--steps 1600] [--batch 24] [--lr 2e-3] [--warmup 20]
+ *       [--count 10000] [--copy-drills N] [--init MODEL_DIR] [--seed 0] [--threads 1] [--eval-every 100]
  *       [--save-every 250] [--max-steps-this-run N] [--resume]
  *
  * Builds `--count` warm-start examples (noisy mix, every code block run in the QuickJS sandbox)
@@ -31,7 +31,7 @@ import { DEFAULT_WARMSTART, runWarmstart, type WarmstartSchedule } from './warms
 import { writeVocabFiles } from './vocab.ts';
 
 const USAGE =
-  'usage: npx tsx model/train-warmstart.ts --out DIR [--steps 3000] [--batch 16] [--lr 2e-3] [--warmup 100] [--count 20000] [--seed 0] ' +
+  'usage: npx tsx model/train-warmstart.ts --out DIR [--steps 1600] [--batch 24] [--lr 2e-3] [--warmup 20] [--count 10000] [--seed 0] ' +
   '[--copy-drills N] [--init MODEL_DIR] [--threads 1] [--eval-every 100] [--save-every 250] [--max-steps-this-run N] [--resume]';
 
 const { values } = parseArgs({
@@ -41,7 +41,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: String(DEFAULT_WARMSTART.batchSize) },
     lr: { type: 'string', default: String(DEFAULT_WARMSTART.lr) },
     warmup: { type: 'string', default: String(DEFAULT_WARMSTART.warmupSteps) },
-    count: { type: 'string', default: '20000' },
+    count: { type: 'string', default: '10000' },
     'copy-drills': { type: 'string' },
     init: { type: 'string' },
     seed: { type: 'string', default: '0' },

@@ -20,7 +20,7 @@ export interface WarmstartSchedule {
   seed: number;
 }
 
-export const DEFAULT_WARMSTART: WarmstartSchedule = { steps: 3000, batchSize: 16, lr: 2e-3, warmupSteps: 100, minLrRatio: 0.1, seed: 0 };
+export const DEFAULT_WARMSTART: WarmstartSchedule = { steps: 1600, batchSize: 24, lr: 2e-3, warmupSteps: 20, minLrRatio: 0.1, seed: 0 };
 
 export function learningRate(step: number, s: Pick<WarmstartSchedule, 'steps' | 'lr' | 'warmupSteps' | 'minLrRatio'>): number {
   if (step < s.warmupSteps) return (s.lr * (step + 1)) / s.warmupSteps;

@@ -15,7 +15,7 @@ import type { Draw } from './random.ts';
  *
  * - `sample(draw, level)`: parameters; `level` 1..3 scales operand sizes (see README.md);
  * - `answer(p)`: the gold answer, computed here exactly with BigInt, never by running the code;
- * - phrasings, each assigned to one phrasing set (warm start, RL only, held out);
+ * - phrasings, each assigned to one phrasing set (warm start, RL only, novel: no training stage);
  * - `plan(p)`: the sentence the solution starts with, a few words naming the method (every byte is a
  *   token the warm start pays for; the longer sentences made plans 19% of its tokens); `code(p)`: a correct solution;
  * - `bugs`: plausible wrong solutions (Number instead of BigInt, off-by-one bounds, a wrong
@@ -26,7 +26,7 @@ export type Level = 1 | 2 | 3;
 export const LEVELS: readonly Level[] = [1, 2, 3];
 
 /** Which training stage may see a phrasing (see README.md "Splits"). */
-export type PhrasingSet = 'warmstart' | 'rl' | 'heldout';
+export type PhrasingSet = 'warmstart' | 'rl' | 'novel';
 
 export interface Phrasing<P> {
   set: PhrasingSet;
@@ -129,7 +129,7 @@ export const product = kind({
     { set: 'warmstart', text: ({ a, b, m }) => `What is ${a} times ${b}?${moduloSuffix(m)}` },
     { set: 'warmstart', text: ({ a, b, m }) => `Compute the product of ${a} and ${b}.${moduloSuffix(m)}` },
     { set: 'rl', text: ({ a, b, m }) => `Multiply ${a} by ${b}.${moduloSuffix(m)}` },
-    { set: 'heldout', text: ({ a, b, m }) => `Find the value of ${a} multiplied by ${b}.${moduloSuffix(m)}` },
+    { set: 'novel', text: ({ a, b, m }) => `Find the value of ${a} multiplied by ${b}.${moduloSuffix(m)}` },
   ],
   plan: () => 'I multiply them as BigInt.',
   code: ({ a, b, m }) => lines(`const a = ${a}n;`, `const b = ${b}n;`, `console.log(String(a * b % ${m}n));`),
@@ -147,7 +147,7 @@ export const sum = kind({
     { set: 'warmstart', text: ({ xs, m }) => `What is the sum of ${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}?${moduloSuffix(m)}` },
     { set: 'warmstart', text: ({ xs, m }) => `Add the numbers ${xs.join(', ')}.${moduloSuffix(m)}` },
     { set: 'rl', text: ({ xs, m }) => `Find the total of ${xs.join(', ')}.${moduloSuffix(m)}` },
-    { set: 'heldout', text: ({ xs, m }) => `Evaluate ${xs.join(' + ')}.${moduloSuffix(m)}` },
+    { set: 'novel', text: ({ xs, m }) => `Evaluate ${xs.join(' + ')}.${moduloSuffix(m)}` },
   ],
   plan: () => 'I add them as BigInt.',
   code: ({ xs, m }) => lines(`const xs = [${xs.map((x) => `${x}n`).join(', ')}];`, 'let total = 0n;', 'for (const x of xs) total += x;', `console.log(String(total % ${m}n));`),
@@ -170,7 +170,7 @@ export const power = kind({
     { set: 'warmstart', text: ({ a, b, m }) => `What is ${a} to the power of ${b}?${moduloSuffix(m)}` },
     { set: 'warmstart', text: ({ a, b, m }) => `Compute ${a}^${b}.${moduloSuffix(m)}` },
     { set: 'rl', text: ({ a, b, m }) => `What is the value of ${a} raised to the power ${b}?${moduloSuffix(m)}` },
-    { set: 'heldout', text: ({ a, b, m }) => `What do you get when you multiply ${b} copies of ${a} together?${moduloSuffix(m)}` },
+    { set: 'novel', text: ({ a, b, m }) => `What do you get when you multiply ${b} copies of ${a} together?${moduloSuffix(m)}` },
   ],
   plan: () => 'I use BigInt exponentiation.',
   code: ({ a, b, m }) => `console.log(String(${a}n ** ${b}n % ${m}n));`,
@@ -188,7 +188,7 @@ export const powerMod = kind({
     { set: 'warmstart', text: ({ a, e, m }) => `What is the remainder when ${a}^${e} is divided by ${m}?` },
     { set: 'warmstart', text: ({ a, e, m }) => `Compute ${a}^${e} mod ${m}.` },
     { set: 'rl', text: ({ a, e, m }) => `Find ${a} to the power ${e}, modulo ${m}.` },
-    { set: 'heldout', text: ({ a, e, m }) => `When ${a} is raised to the power ${e} and divided by ${m}, what remainder is left?` },
+    { set: 'novel', text: ({ a, e, m }) => `When ${a} is raised to the power ${e} and divided by ${m}, what remainder is left?` },
   ],
   plan: () => 'I use fast modular exponentiation with BigInt.',
   code: ({ a, e, m }) =>
@@ -217,7 +217,7 @@ export const powerDigitSum = kind({
     { set: 'warmstart', text: ({ a, b }) => `What is the sum of the digits of ${a}^${b}?` },
     { set: 'warmstart', text: ({ a, b }) => `Find the digit sum of ${a} to the power of ${b}.` },
     { set: 'rl', text: ({ a, b }) => `Add up all the digits of ${a}^${b}. What is the result?` },
-    { set: 'heldout', text: ({ a, b }) => `If ${a}^${b} is written out in full, what do its digits add up to?` },
+    { set: 'novel', text: ({ a, b }) => `If ${a}^${b} is written out in full, what do its digits add up to?` },
   ],
   plan: () => 'I compute the power with BigInt and sum its digits.',
   code: ({ a, b }) => lines('let sum = 0;', `for (const d of String(${a}n ** ${b}n)) sum += Number(d);`, 'console.log(sum);'),
@@ -235,7 +235,7 @@ export const factorialDigitSum = kind({
     { set: 'warmstart', text: ({ n }) => `What is the sum of the digits of ${n}!?` },
     { set: 'warmstart', text: ({ n }) => `Find the digit sum of ${n} factorial.` },
     { set: 'rl', text: ({ n }) => `Add up the digits of the factorial of ${n}.` },
-    { set: 'heldout', text: ({ n }) => `Write out ${n}! in full and add its digits. What is the total?` },
+    { set: 'novel', text: ({ n }) => `Write out ${n}! in full and add its digits. What is the total?` },
   ],
   plan: () => 'I compute the factorial with BigInt and sum its digits.',
   code: ({ n }) =>
@@ -260,7 +260,7 @@ export const fibonacciTerm = kind({
     { set: 'warmstart', text: ({ n, m }) => `Let F(1) = F(2) = 1 and F(n) = F(n-1) + F(n-2). What is F(${n})?${moduloSuffix(m)}` },
     { set: 'warmstart', text: ({ n, m }) => `What is the Fibonacci number F(${n}), with F(1) = F(2) = 1?${moduloSuffix(m)}` },
     { set: 'rl', text: ({ n, m }) => `The Fibonacci sequence starts 1, 1, 2, 3, 5, 8. What is its term number ${n}?${moduloSuffix(m)}` },
-    { set: 'heldout', text: ({ n, m }) => `A sequence starts with 1 and 1, and each later term is the sum of the two before it. What is term ${n}?${moduloSuffix(m)}` },
+    { set: 'novel', text: ({ n, m }) => `A sequence starts with 1 and 1, and each later term is the sum of the two before it. What is term ${n}?${moduloSuffix(m)}` },
   ],
   plan: () => 'I iterate the recurrence with BigInt.',
   code: ({ n, m }) => lines('let a = 0n, b = 1n;', `for (let i = 0; i < ${n}; i++) [a, b] = [b, a + b];`, `console.log(String(a % ${m}n));`),
@@ -279,7 +279,7 @@ export const choose = kind({
     { set: 'warmstart', text: ({ n, k, m }) => `How many ways are there to choose ${k} items from ${n}?${moduloSuffix(m)}` },
     { set: 'warmstart', text: ({ n, k, m }) => `Compute the binomial coefficient C(${n}, ${k}).${moduloSuffix(m)}` },
     { set: 'rl', text: ({ n, k, m }) => `In how many ways can a committee of ${k} be picked from ${n} people?${moduloSuffix(m)}` },
-    { set: 'heldout', text: ({ n, k, m }) => `How many ${k}-element subsets does a set with ${n} elements have?${moduloSuffix(m)}` },
+    { set: 'novel', text: ({ n, k, m }) => `How many ${k}-element subsets does a set with ${n} elements have?${moduloSuffix(m)}` },
   ],
   plan: () => 'I compute the binomial coefficient with BigInt.',
   code: ({ n, k, m }) => lines('let r = 1n;', `for (let i = 1n; i <= ${k}n; i++) r = r * (${n}n - i + 1n) / i;`, `console.log(String(r % ${m}n));`),
@@ -305,7 +305,7 @@ export const countMultiples = kind({
     { set: 'warmstart', text: ({ limit, a, b }) => `How many integers from 1 to ${limit} are divisible by ${a} or ${b}?` },
     { set: 'warmstart', text: ({ limit, a, b }) => `Count the integers between 1 and ${limit} that are multiples of ${a} or of ${b}.` },
     { set: 'rl', text: ({ limit, a, b }) => `How many of the numbers 1, 2, ..., ${limit} are divisible by at least one of ${a} and ${b}?` },
-    { set: 'heldout', text: ({ limit, a, b }) => `Among the first ${limit} positive integers, how many are multiples of ${a} or ${b}?` },
+    { set: 'novel', text: ({ limit, a, b }) => `Among the first ${limit} positive integers, how many are multiples of ${a} or ${b}?` },
   ],
   plan: () => 'I count the multiples with a loop.',
   code: ({ limit, a, b }) => lines('let count = 0;', `for (let i = 1; i <= ${limit}; i++) if (i % ${a} === 0 || i % ${b} === 0) count++;`, 'console.log(count);'),
@@ -330,7 +330,7 @@ export const greatestCommonDivisor = kind({
     { set: 'warmstart', text: ({ a, b }) => `What is the greatest common divisor of ${a} and ${b}?` },
     { set: 'warmstart', text: ({ a, b }) => `Find gcd(${a}, ${b}).` },
     { set: 'rl', text: ({ a, b }) => `What is the largest integer that divides both ${a} and ${b}?` },
-    { set: 'heldout', text: ({ a, b }) => `Compute the highest common factor of ${a} and ${b}.` },
+    { set: 'novel', text: ({ a, b }) => `Compute the highest common factor of ${a} and ${b}.` },
   ],
   plan: () => "I run Euclid's algorithm.",
   code: ({ a, b }) => lines(`let a = ${a}, b = ${b};`, 'while (b > 0) [a, b] = [b, a % b];', 'console.log(a);'),
@@ -348,7 +348,7 @@ export const primeCount = kind({
     { set: 'warmstart', text: ({ limit }) => `How many prime numbers are less than or equal to ${limit}?` },
     { set: 'warmstart', text: ({ limit }) => `Count the primes up to ${limit}.` },
     { set: 'rl', text: ({ limit }) => `How many primes p satisfy p <= ${limit}?` },
-    { set: 'heldout', text: ({ limit }) => `What is the number of primes not exceeding ${limit}?` },
+    { set: 'novel', text: ({ limit }) => `What is the number of primes not exceeding ${limit}?` },
   ],
   plan: () => 'I count the primes with a sieve.',
   code: ({ limit }) =>
@@ -393,7 +393,7 @@ export const sumOfSquares = kind({
     { set: 'warmstart', text: ({ n, m }) => `What is 1^2 + 2^2 + ... + ${n}^2?${moduloSuffix(m)}` },
     { set: 'warmstart', text: ({ n, m }) => `Find the sum of the squares of the integers from 1 to ${n}.${moduloSuffix(m)}` },
     { set: 'rl', text: ({ n, m }) => `Add up k^2 for every k from 1 to ${n}.${moduloSuffix(m)}` },
-    { set: 'heldout', text: ({ n, m }) => `Compute the sum of all the perfect squares from 1 up to ${n}^2.${moduloSuffix(m)}` },
+    { set: 'novel', text: ({ n, m }) => `Compute the sum of all the perfect squares from 1 up to ${n}^2.${moduloSuffix(m)}` },
   ],
   plan: () => 'I use n(n+1)(2n+1)/6 with BigInt.',
   code: ({ n, m }) => lines(`const n = ${n}n;`, `console.log(String(n * (n + 1n) * (2n * n + 1n) / 6n % ${m}n));`),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { grade } from '../../api/grading/index.ts';
 import { TASK_KINDS, type PhrasingSet } from '../../model/tasks/kinds.ts';
-import { generateProblems, problemJson, SPLIT_SPECS, SPLITS } from '../../model/tasks/generate.ts';
+import { generateProblems, isReservedText, problemJson, SPLIT_SPECS, SPLITS } from '../../model/tasks/generate.ts';
 
 /** The task family: seeded generation, split rules, exact golds the grader accepts. */
 
@@ -9,7 +9,7 @@ describe('task kinds', () => {
   it('every kind has warm-start, RL-only and held-out phrasings and at least one bug', () => {
     for (const kind of TASK_KINDS) {
       const sets = new Set<PhrasingSet>(kind.phrasings.map((p) => p.set));
-      expect([...sets].sort(), kind.name).toEqual(['heldout', 'rl', 'warmstart']);
+      expect([...sets].sort(), kind.name).toEqual(['novel', 'rl', 'warmstart']);
       expect(kind.bugs.length, kind.name).toBeGreaterThan(0);
     }
   });
@@ -55,12 +55,20 @@ describe('generateProblems', () => {
     }
   });
 
-  it('never shows a held-out phrasing to training splits, nor a training text to the held-out split', () => {
-    const train = [...generateProblems({ split: 'warmstart', count: 2000 }), ...generateProblems({ split: 'rl', count: 2000 })];
+  it('never shows a novel phrasing to training splits, nor a held-out text to any training split', () => {
+    const train = [...generateProblems({ split: 'warmstart', count: 5000 }), ...generateProblems({ split: 'rl', count: 5000, seed: 3 })];
     const heldout = generateProblems({ split: 'heldout', count: 2000 });
-    expect(train.some((p) => p.phrasingSet === 'heldout')).toBe(false);
+    expect(train.some((p) => p.phrasingSet === 'novel')).toBe(false);
+    expect(generateProblems({ split: 'novel', count: 200 }).every((p) => p.phrasingSet === 'novel')).toBe(true);
+    // Held-out texts are the reserved eighth; training splits never draw one, whatever their size or seed.
+    expect(heldout.every((p) => isReservedText(p.text))).toBe(true);
+    expect(train.some((p) => isReservedText(p.text))).toBe(false);
     const trainTexts = new Set(train.map((p) => p.text));
     expect(heldout.filter((p) => trainTexts.has(p.text))).toEqual([]);
+    // A third of the held-out phrasings are ones only RL sees.
+    const rlShare = heldout.filter((p) => p.phrasingSet === 'rl').length / heldout.length;
+    expect(rlShare).toBeGreaterThan(0.25);
+    expect(rlShare).toBeLessThan(0.42);
     // The warm start never sees level 3 operands; RL and the held-out split do.
     expect(generateProblems({ split: 'warmstart', count: 500 }).some((p) => p.level === 3)).toBe(false);
   });

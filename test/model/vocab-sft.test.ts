@@ -13,9 +13,12 @@ import { copyDrill, sftExample } from '../../model/sft.ts';
 import { ReferenceSolver, SOLUTION_STYLES } from '../../model/solutions/reference.ts';
 import { generateProblems, SPLITS } from '../../model/tasks/generate.ts';
 import { Draw } from '../../model/tasks/random.ts';
-import { SPECIAL_IDS, VOCAB_SIZE, writeVocabFiles } from '../../model/vocab.ts';
+import { readFileSync } from 'node:fs';
+import { SPECIAL_IDS, VOCAB_SIZE, WORD_MERGES_FILE, writeVocabFiles } from '../../model/vocab.ts';
 
-/** The byte vocabulary through the API's tokenizer loader, the chat template, and the warm-start sequences. */
+/** The default vocabulary through the API's tokenizer loader, the chat template, and the warm-start sequences. */
+
+const WORD_MERGES = JSON.parse(readFileSync(WORD_MERGES_FILE, 'utf8')) as [string, string][];
 
 let dir: string;
 let tokenizer: HfTokenizerFiles;
@@ -33,16 +36,22 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('digit-group vocabulary', () => {
-  it('loads through api/models/tokenizer.ts: bytes, one id per 1-3 digit group, the ChatML specials', () => {
+describe('default vocabulary', () => {
+  it('loads through api/models/tokenizer.ts: bytes, one id per 1-3 digit group, the word merges, the ChatML specials', () => {
     expect(tokenizer.vocabSize).toBe(VOCAB_SIZE);
-    expect(VOCAB_SIZE).toBe(256 + 100 + 1000 + 3);
+    expect(VOCAB_SIZE).toBe(256 + 100 + 1000 + WORD_MERGES.length + 3);
+    expect(WORD_MERGES.length).toBeGreaterThan(300);
     expect([...tokenizer.specialTokenIds].sort()).toEqual(Object.values(SPECIAL_IDS).sort());
     expect(tokenizer.eosTokenId).toBe(SPECIAL_IDS['<|im_end|>']);
     const pieces = (text: string) => tokenizer.encode(text, { addSpecialTokens: false }).map((id) => tokenizer.decode([id]));
-    // Digit runs split into groups of three from the left, each one token; everything else is bytes.
-    expect(pieces('What is 48120375521 times 7?')).toEqual([...'What is ', '481', '203', '755', '21', ...' times ', '7', '?']);
+    // Digit runs split into groups of three from the left, each one token; the task's words are one token each.
+    expect(pieces('What is 48120375521 times 7?')).toEqual(['What', ' is', ' ', '481', '203', '755', '21', ' times', ' ', '7', '?']);
     expect(pieces('x=1000000n;')).toEqual(['x', '=', '100', '000', '0', 'n', ';']);
+    // A line break is always a token of its own (the loop cuts transcripts next to them), and no merge touches a digit.
+    for (const [a, b] of WORD_MERGES) {
+      expect(`${a}${b}`, `${a} ${b}`).not.toMatch(/[\u010a\u010d0-9]/);
+    }
+    expect(pieces('```javascript\nx\n```\n```output\n')).toEqual(['```', 'javascript', '\n', 'x', '\n', '```', '\n', '```', 'output', '\n']);
     // Any input (non-ASCII included) round-trips.
     for (const text of ['What is 12 times 34?', '```javascript\nconsole.log(1n);\n```', 'héllo 😀 数学 \\boxed{x} 1.5e+37']) {
       expect(tokenizer.decode(tokenizer.encode(text, { addSpecialTokens: false }))).toBe(text);
@@ -62,8 +71,7 @@ describe('digit-group vocabulary', () => {
     const ids = renderPrompt(tokenizer, messages);
     expect(ids[0]).toBe(SPECIAL_IDS['<|im_start|>']);
     expect(ids.filter((id) => id === SPECIAL_IDS['<|im_end|>'])).toHaveLength(1);
-    // '10' is one token.
-    expect(ids).toHaveLength(2 + 'user\nWhat is 2^10?'.length - 1 + 1 + 1 + 'assistant\n'.length);
+    expect(ids.map((id) => tokenizer.decode([id]))).toEqual(['<|im_start|>', 'user', '\n', 'What', ' is', ' ', '2', '^', '10', '?', '<|im_end|>', '\n', '<|im_start|>', 'assistant', '\n']);
   });
 
   it('the model config is Llama-style, within 10M parameters, and matches the vocabulary', () => {
