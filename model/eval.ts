@@ -18,7 +18,7 @@ import { loadModelBackend } from '../api/models/index.ts';
 import { Sandbox } from '../api/sandbox/index.ts';
 import { createQuickJSNodeExecutor } from '../api/sandbox/quickjs/node.ts';
 import type { ServedModel } from '../api/models/served.ts';
-import { evaluate, pairedDifference } from './evaluate.ts';
+import { evaluate, pairedDifference, type EvalReport, type PairedDifference } from './evaluate.ts';
 import { generateProblems, SPLITS, type Split } from './tasks/generate.ts';
 
 const USAGE =
@@ -106,7 +106,33 @@ try {
     ...(baseline && { baseline }),
   };
   console.log(JSON.stringify(report, null, 2));
+  process.stderr.write(summary(withTools, withoutTools, byBudget, baseline?.with_tools as EvalReport | undefined, baseline?.difference as PairedDifference | undefined));
 } finally {
   await backend.dispose();
   await sandbox.dispose();
+}
+
+/** The headline figures, for a person reading the terminal (the JSON on stdout has everything). */
+function summary(
+  withTools: EvalReport,
+  withoutTools: EvalReport,
+  byBudget: Record<string, { accuracy: number }>,
+  baseline: EvalReport | undefined,
+  difference: PairedDifference | undefined,
+): string {
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const sets = (r: EvalReport) => Object.entries(r.byPhrasingSet).map(([k, b]) => `${k} ${pct(b.accuracy)}`).join(', ');
+  const lines = [
+    `with tools (budget ${withTools.budget}): ${pct(withTools.accuracy)} (${sets(withTools)}); ${withTools.toolCallsPerSample.toFixed(2)} tool calls per sample`,
+    `without tools: ${pct(withoutTools.accuracy)}; lift ${((withTools.accuracy - withoutTools.accuracy) * 100).toFixed(1)} points`,
+    ...Object.entries(byBudget).map(([budget, r]) => `budget ${budget}: ${pct(r.accuracy)}`),
+  ];
+  if (baseline && difference) {
+    lines.push(
+      `baseline with tools: ${pct(baseline.accuracy)} (${sets(baseline)})`,
+      `model - baseline, paired over ${difference.problems} problems: ${difference.points} points, 95% interval [${difference.ci95.join(', ')}]; ` +
+        `${difference.better} problems better, ${difference.worse} worse`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -71,6 +71,8 @@ const rounds = int('rounds', 1);
 const problemsPerRound = int('problems', 1);
 const n = int('n', 2);
 const seed = int('seed', 0);
+// Round r draws its problems from seed stream seed * 100,000 + r, and generateProblems takes seeds below 2^20.
+if (seed > 9 || rounds > 100_000) fail(`--seed must be 0-9 and --rounds at most 100000 (got --seed ${seed}, --rounds ${rounds})`);
 const split = values.split as Split;
 const EVAL_ONLY: readonly Split[] = ['heldout', 'novel'];
 if (!SPLITS.includes(split) || EVAL_ONLY.includes(split)) fail(`--split must be one of ${SPLITS.filter((s) => !EVAL_ONLY.includes(s)).join(', ')} (held-out and novel problems are never trained on)`);
