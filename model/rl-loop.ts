@@ -18,10 +18,11 @@
  * The first checkpoint is --init published as `rl-base` with the schedule's budget at step 0.
  * Per round, one line of WORK/rounds.jsonl: the version that served the rollouts, their accuracy,
  * tool calls and groups with mixed rewards, the trainer's step metrics and the seconds of each
- * stage. Re-running continues after the last round written. The trainer's own metrics.jsonl and
+ * stage. Re-running continues after the last round written; Ctrl-C or SIGTERM stops the children
+ * (`cir serve`, a `cir train` at a safe point) before exiting. The trainer's own metrics.jsonl and
  * plots are in WORK/train.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -91,10 +92,34 @@ const env = {
   PORT: '0',
 };
 
+/**
+ * Every child still running. A signal to this script is passed on to them before it exits, so an
+ * interrupted run leaves no `cir serve` behind; `cir train` stops at a safe point and the next run
+ * continues after the last round written.
+ */
+const children = new Set<ChildProcess>();
+function track<C extends ChildProcess>(child: C): C {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  // `on`, not `once`: a wrapper (npx, tsx) may pass the same signal on again, and a second one must not kill us mid-stop.
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`\n${signal}: stopping ${children.size} child process(es); re-run the same command to continue\n`);
+    const exits = [...children].map((child) => new Promise((r) => child.once('exit', r)));
+    for (const child of children) child.kill('SIGTERM');
+    void Promise.all(exits).then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
+}
+
 /** Runs `cir <args>` to completion; its stdout (JSON) is returned, its stderr passes through. */
 function cir(args: string[]): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CIR, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = track(spawn(process.execPath, [CIR, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
@@ -105,7 +130,7 @@ function cir(args: string[]): Promise<string> {
 /** `cir serve` as a child; resolves with its URL once it listens. */
 function serve(): Promise<{ url: string; stop: () => Promise<void> }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CIR, 'serve'], { env, stdio: ['ignore', 'inherit', 'pipe'] });
+    const child = track(spawn(process.execPath, [CIR, 'serve'], { env, stdio: ['ignore', 'inherit', 'pipe'] }));
     let err = '';
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.stderr.on('data', (d: Buffer) => {
