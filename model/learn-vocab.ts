@@ -2,11 +2,12 @@
  * Learns the default vocabulary's word merges (model/vocab.ts) and writes them to
  * model/word-merges.json:
  *
- *   npx tsx model/learn-vocab.ts [--merges 512] [--count 3000]
+ *   npx tsx model/learn-vocab.ts [--merges 1024] [--count 3000]
  *
- * The corpus is what the model reads and writes in training: warm-start and RL problems with
- * their reference solutions (every style, run in QuickJS) and copy drills' words. Held-out
- * problems are never part of it. Deterministic: the same options give the same file.
+ * The corpus is what the model reads and writes in training: `--count` warm-start and as many RL
+ * problems with their reference solutions (every style, run in QuickJS). Held-out problems are
+ * never part of it (their texts are reserved). Learning stops early once no pair occurs twice
+ * (533 merges with the defaults). Deterministic: the same options give the same file.
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -18,11 +19,11 @@ import { generateProblems } from './tasks/generate.ts';
 import { Draw } from './tasks/random.ts';
 import { DIGIT_GROUP_VOCAB, UNMERGEABLE_BYTES, WORD_MERGES_FILE } from './vocab.ts';
 
-const { values } = parseArgs({ options: { merges: { type: 'string', default: '512' }, count: { type: 'string', default: '3000' } } });
+const { values } = parseArgs({ options: { merges: { type: 'string', default: '1024' }, count: { type: 'string', default: '3000' } } });
 const numMerges = Number(values.merges);
 const count = Number(values.count);
 if (!Number.isSafeInteger(numMerges) || numMerges < 0 || !Number.isSafeInteger(count) || count < 1) {
-  console.error('usage: npx tsx model/learn-vocab.ts [--merges 512] [--count 3000]');
+  console.error('usage: npx tsx model/learn-vocab.ts [--merges 1024] [--count 3000]');
   process.exit(2);
 }
 

@@ -86,7 +86,9 @@ export function generateProblem(split: Split, seed: number, index: number, kinds
   const allowedLevels = levels ?? spec.levels;
   // (seed, stream, index) packed into one safe integer (seed < 2^20, index < 2^24); Rng's seeding decorrelates neighbours.
   const draw = new Draw(new Rng((seed * 8 + spec.stream) * 2 ** 24 + index));
-  for (;;) {
+  // An eighth of texts are reserved, so a split finds one of its texts within a few draws; the
+  // bound only stops a restriction to kinds and levels with almost no texts of the needed side.
+  for (let attempt = 0; attempt < 10_000; attempt++) {
     const kind = draw.pick(kinds);
     const level = draw.pick(allowedLevels);
     const phrasings = kind.phrasings.map((p, i) => ({ p, i })).filter(({ p }) => spec.phrasings.includes(p.set));
@@ -106,6 +108,7 @@ export function generateProblem(split: Split, seed: number, index: number, kinds
       params,
     };
   }
+  throw new Error(`split "${split}": no ${spec.texts} problem text among 10000 draws of kinds ${kinds.map((k) => k.name).join(', ')} at levels ${allowedLevels.join(', ')}`);
 }
 
 /** Whether a problem text belongs to the held-out eighth of all texts (FNV-1a hash of its UTF-16 units). */
