@@ -12,19 +12,21 @@
  * paired difference model − baseline with its 95% interval, e.g. after RL vs the warm start).
  * Progress on stderr.
  */
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { loadModelBackend } from '../api/models/index.ts';
 import { Sandbox } from '../api/sandbox/index.ts';
 import { createQuickJSNodeExecutor } from '../api/sandbox/quickjs/node.ts';
 import type { ServedModel } from '../api/models/served.ts';
 import { evaluate, pairedDifference, type EvalReport, type PairedDifference } from './evaluate.ts';
-import { generateProblems, SPLITS, type Split } from './tasks/generate.ts';
+import { generateProblems, SPLITS } from './tasks/generate.ts';
+import { parseScriptArgs } from '../scripts/args.ts';
+import { Progress } from '../trainer/run/progress.ts';
 
 const USAGE =
   'usage: npx tsx model/eval.ts --model DIR [--split heldout] [--count 120] [--seed 0] [--budget 2] [--sweep 1,3,4] [--n 1] [--temperature 0] [--max-tokens 768] [--threads 1] [--baseline DIR]';
 
-const { values } = parseArgs({
+const args = parseScriptArgs(USAGE, {
   options: {
     model: { type: 'string' },
     split: { type: 'string', default: 'heldout' },
@@ -39,20 +41,27 @@ const { values } = parseArgs({
     baseline: { type: 'string' },
   },
 });
-const ints = Object.fromEntries((['count', 'seed', 'budget', 'n', 'max-tokens', 'threads'] as const).map((k) => [k, Number(values[k])]));
-const temperature = Number(values.temperature);
-const split = values.split as Split;
+const { values } = args;
+const ints = {
+  count: args.int('count', 1),
+  seed: args.int('seed', 0),
+  budget: args.int('budget', 0),
+  n: args.int('n', 1),
+  'max-tokens': args.int('max-tokens', 1),
+  threads: args.int('threads', 1),
+};
+const temperature = args.number('temperature', 0);
+const split = args.oneOf('split', SPLITS);
 const sweep = values.sweep === '' ? [] : values.sweep!.split(',').map(Number);
-if (sweep.some((b) => !Number.isSafeInteger(b) || b < 0)) {
-  console.error(`--sweep must list budgets like 1,3,4; got ${values.sweep}\n${USAGE}`);
-  process.exit(2);
-}
-if (!values.model || !SPLITS.includes(split) || Object.values(ints).some((v) => !Number.isSafeInteger(v) || v < 0) || !(temperature >= 0)) {
-  console.error(USAGE);
-  process.exit(2);
-}
+if (sweep.some((b) => !Number.isSafeInteger(b) || b < 0)) args.fail(`--sweep must list budgets like 1,3,4; got ${values.sweep}`);
+const modelDir = (name: 'model' | 'baseline'): string => {
+  const dir = resolve(args.required(name));
+  if (!existsSync(join(dir, 'model.onnx'))) args.fail(`--${name} ${dir} has no model.onnx`);
+  return dir;
+};
+const dir = modelDir('model');
+const baselineDir = values.baseline === undefined ? undefined : modelDir('baseline');
 
-const dir = resolve(values.model);
 const backend = await loadModelBackend({ kind: 'onnx', dir, threads: ints.threads });
 const sandbox = new Sandbox({
   executors: [createQuickJSNodeExecutor({ threads: 1 })],
@@ -65,7 +74,8 @@ const sandbox = new Sandbox({
   queueLimit: 64,
 });
 try {
-  const problems = generateProblems({ split, count: ints.count!, seed: ints.seed });
+  const progress = new Progress(process.stderr);
+  const problems = generateProblems({ split, count: ints.count, seed: ints.seed });
   const served = { backend, checkpoint: { version: 'eval' } };
   const run = (budget: number, label: string, model: ServedModel = served) =>
     evaluate(model, sandbox, problems, {
@@ -74,9 +84,9 @@ try {
       temperature,
       maxTokens: ints['max-tokens'],
       seed: ints.seed,
-      onProblem: (done, total) => process.stderr.write(`\r${label}: ${done}/${total}`),
-    }).finally(() => process.stderr.write('\n'));
-  const withTools = await run(ints.budget!, `with tools (budget ${ints.budget})`);
+      onProblem: (done, total) => progress.update(label, done, total),
+    }).finally(() => progress.clear());
+  const withTools = await run(ints.budget, `with tools (budget ${ints.budget})`);
   const withoutTools = await run(0, 'without tools (budget 0)');
   const lift = Math.round((withTools.accuracy - withoutTools.accuracy) * 1000) / 10;
   const byBudget: Record<string, { accuracy: number; toolCallsPerSample: number; toolCallRate: number }> = {};
@@ -85,11 +95,10 @@ try {
     byBudget[budget] = { accuracy: r.accuracy, toolCallsPerSample: r.toolCallsPerSample, toolCallRate: r.toolCallRate };
   }
   let baseline: Record<string, unknown> | undefined;
-  if (values.baseline) {
-    const baselineDir = resolve(values.baseline);
+  if (baselineDir !== undefined) {
     const baselineBackend = await loadModelBackend({ kind: 'onnx', dir: baselineDir, threads: ints.threads });
     try {
-      const report = await run(ints.budget!, `baseline with tools (budget ${ints.budget})`, { backend: baselineBackend, checkpoint: { version: 'baseline' } });
+      const report = await run(ints.budget, `baseline with tools (budget ${ints.budget})`, { backend: baselineBackend, checkpoint: { version: 'baseline' } });
       baseline = { model: baselineDir, with_tools: report, difference: pairedDifference(report.perProblem, withTools.perProblem) };
     } finally {
       await baselineBackend.dispose();
@@ -131,7 +140,7 @@ function summary(
     lines.push(
       `baseline with tools: ${pct(baseline.accuracy)} (${sets(baseline)})`,
       `model - baseline, paired over ${difference.problems} problems: ${difference.points} points, 95% interval [${difference.ci95.join(', ')}]; ` +
-        `${difference.better} problems better, ${difference.worse} worse`,
+        `${difference.better} ${difference.better === 1 ? 'problem' : 'problems'} better, ${difference.worse} worse`,
     );
   }
   return `${lines.join('\n')}\n`;

@@ -11,43 +11,39 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadTokenizer } from '../api/models/tokenizer.ts';
 import { createQuickJSNodeExecutor } from '../api/sandbox/quickjs/node.ts';
+import { Progress } from '../trainer/run/progress.ts';
 import { DEFAULT_MODEL_CONFIG } from './config.ts';
 import { buildDataset, datasetStats } from './data.ts';
-import { problemJson, SPLITS, type Split } from './tasks/generate.ts';
+import { problemJson, SPLITS } from './tasks/generate.ts';
+import { parseScriptArgs } from '../scripts/args.ts';
 import { writeVocabFiles } from './vocab.ts';
 
 const USAGE = `usage: npx tsx model/generate-data.ts --split ${SPLITS.join('|')} --count N [--seed S] --out FILE.jsonl`;
 
-const { values } = parseArgs({
+const args = parseScriptArgs(USAGE, {
   options: { split: { type: 'string', default: 'warmstart' }, count: { type: 'string' }, seed: { type: 'string', default: '0' }, out: { type: 'string' } },
 });
-const split = values.split as Split;
-const count = Number(values.count);
-const seed = Number(values.seed);
-if (!values.out || !SPLITS.includes(split) || !Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(seed) || seed < 0) {
-  console.error(USAGE);
-  process.exit(2);
-}
+const split = args.oneOf('split', SPLITS);
+const count = args.int('count', 1);
+const seed = args.int('seed', 0);
+const out = resolve(args.required('out'));
 
 const vocabDir = join(tmpdir(), `cir-model-vocab-${process.pid}`);
 await writeVocabFiles(vocabDir, DEFAULT_MODEL_CONFIG.maxPositionEmbeddings);
 const tokenizer = await loadTokenizer(vocabDir);
 const executor = createQuickJSNodeExecutor({ threads: 1 });
 const started = performance.now();
+const progress = new Progress(process.stderr);
 try {
   const items = await buildDataset(executor, tokenizer, {
     split,
     count,
     seed,
-    onExample: (done, total) => {
-      if (done % 500 === 0 || done === total) process.stderr.write(`\r${done}/${total} solutions`);
-    },
+    onExample: (done, total) => progress.update('solutions', done, total),
   });
-  process.stderr.write('\n');
-  const out = resolve(values.out);
+  progress.clear();
   await mkdir(dirname(out), { recursive: true });
   const stream = createWriteStream(out);
   for (const { problem, solution, example } of items) {

@@ -10,22 +10,20 @@
  * (533 merges with the defaults). Deterministic: the same options give the same file.
  */
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { Rng } from '../api/models/generation/rng.ts';
 import { createQuickJSNodeExecutor } from '../api/sandbox/quickjs/node.ts';
 import { DIGIT_GROUP_SPLIT_REGEX, learnByteLevelBpe } from '../core/onnx/bpe.ts';
+import { parseScriptArgs } from '../scripts/args.ts';
 import { drawStyle, ReferenceSolver } from './solutions/reference.ts';
 import { generateProblems } from './tasks/generate.ts';
 import { Draw } from './tasks/random.ts';
 import { DIGIT_GROUP_VOCAB, UNMERGEABLE_BYTES, WORD_MERGES_FILE } from './vocab.ts';
 
-const { values } = parseArgs({ options: { merges: { type: 'string', default: '1024' }, count: { type: 'string', default: '3000' } } });
-const numMerges = Number(values.merges);
-const count = Number(values.count);
-if (!Number.isSafeInteger(numMerges) || numMerges < 0 || !Number.isSafeInteger(count) || count < 1) {
-  console.error('usage: npx tsx model/learn-vocab.ts [--merges 1024] [--count 3000]');
-  process.exit(2);
-}
+const args = parseScriptArgs('usage: npx tsx model/learn-vocab.ts [--merges 1024] [--count 3000]', {
+  options: { merges: { type: 'string', default: '1024' }, count: { type: 'string', default: '3000' } },
+});
+const numMerges = args.int('merges', 0);
+const count = args.int('count', 1);
 
 const executor = createQuickJSNodeExecutor({ threads: 1 });
 try {

@@ -27,7 +27,8 @@ import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseScriptArgs } from '../scripts/args.ts';
+import { Progress } from '../trainer/run/progress.ts';
 import { runRollouts } from './rollouts.ts';
 import { generateProblems, SPLITS, type Split } from './tasks/generate.ts';
 
@@ -37,7 +38,7 @@ const USAGE =
 
 const CIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'cir.mjs');
 
-const { values } = parseArgs({
+const args = parseScriptArgs(USAGE, {
   options: {
     init: { type: 'string' },
     work: { type: 'string' },
@@ -55,18 +56,9 @@ const { values } = parseArgs({
     'serve-threads': { type: 'string', default: '2' },
   },
 });
-function fail(message: string): never {
-  console.error(`${message}\n${USAGE}`);
-  process.exit(2);
-}
-const int = (name: keyof typeof values, min: number): number => {
-  const v = Number(values[name]);
-  if (!Number.isSafeInteger(v) || v < min) fail(`--${name} must be an integer >= ${min}, got ${values[name]}`);
-  return v;
-};
-if (!values.init || !values.work) fail('--init and --work are required');
-const work = resolve(values.work);
-const init = resolve(values.init);
+const { values, fail, int } = args;
+const work = resolve(args.required('work'));
+const init = resolve(args.required('init'));
 if (!existsSync(join(init, 'model.onnx'))) fail(`--init ${init} has no model.onnx`);
 const rounds = int('rounds', 1);
 const problemsPerRound = int('problems', 1);
@@ -77,8 +69,7 @@ if (seed > 9 || rounds > 100_000) fail(`--seed must be 0-9 and --rounds at most 
 const split = values.split as Split;
 const EVAL_ONLY: readonly Split[] = ['heldout', 'novel'];
 if (!SPLITS.includes(split) || EVAL_ONLY.includes(split)) fail(`--split must be one of ${SPLITS.filter((s) => !EVAL_ONLY.includes(s)).join(', ')} (held-out and novel problems are never trained on)`);
-const temperature = Number(values.temperature);
-if (!(temperature > 0)) fail('--temperature must be > 0 (RL needs varied samples)');
+const temperature = args.number('temperature', 0, true);
 
 const env = {
   ...process.env,
@@ -177,6 +168,7 @@ const server = await serve();
 const started = performance.now();
 try {
   await until('the first checkpoint to load', async () => (await info(server.url)).checkpoint !== null);
+  const progress = new Progress(process.stderr);
   for (let round = done; round < rounds; round++) {
     const before = await info(server.url);
     const t0 = performance.now();
@@ -188,9 +180,9 @@ try {
       maxTokens: int('max-tokens', 1),
       concurrency: 2,
       tags: { run: 'rl-loop', round: String(round) },
-      onProblem: (k, total) => process.stderr.write(`\rround ${round}: rollouts ${k}/${total}`),
+      onProblem: (k, total) => progress.update(`round ${round}: rollouts`, k, total),
     });
-    process.stderr.write('\n');
+    progress.clear();
     if (rollouts.failed.length > 0) throw new Error(`rollouts refused: ${JSON.stringify(rollouts.failed[0])}`);
     // The logger is write-behind: wait until every trajectory of the round is queued for the trainer.
     const expected = (before.trajectories?.queued ?? 0) + rollouts.samples;

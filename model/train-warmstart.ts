@@ -18,11 +18,12 @@
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadTokenizer } from '../api/models/tokenizer.ts';
 import { createQuickJSNodeExecutor } from '../api/sandbox/quickjs/node.ts';
 import { countParameters } from '../core/onnx/decoder.ts';
+import { parseScriptArgs } from '../scripts/args.ts';
 import { createCpuEngine } from '../trainer/engines/cpu/engine.ts';
+import { Progress } from '../trainer/run/progress.ts';
 import type { Engine } from '../trainer/engines/types.ts';
 import { DEFAULT_INIT_STD, DEFAULT_MODEL_CONFIG } from './config.ts';
 import { buildCopyDrills, buildDataset, datasetStats } from './data.ts';
@@ -34,7 +35,7 @@ const USAGE =
   'usage: npx tsx model/train-warmstart.ts --out DIR [--steps 1600] [--batch 24] [--lr 2e-3] [--warmup 20] [--count 10000] [--seed 0] ' +
   '[--copy-drills N] [--init MODEL_DIR] [--threads 1] [--eval-every 100] [--save-every 250] [--max-steps-this-run N] [--resume]';
 
-const { values } = parseArgs({
+const args = parseScriptArgs(USAGE, {
   options: {
     out: { type: 'string' },
     steps: { type: 'string', default: String(DEFAULT_WARMSTART.steps) },
@@ -53,19 +54,9 @@ const { values } = parseArgs({
   },
 });
 
-function fail(message: string): never {
-  console.error(`${message}\n${USAGE}`);
-  process.exit(2);
-}
-
-const int = (name: keyof typeof values, min: number): number => {
-  const v = Number(values[name]);
-  if (!Number.isSafeInteger(v) || v < min) fail(`--${name} must be an integer >= ${min}, got ${values[name]}`);
-  return v;
-};
-if (!values.out) fail('--out is required');
-const lr = Number(values.lr);
-if (!(lr > 0)) fail(`--lr must be > 0, got ${values.lr}`);
+const { values, fail, int } = args;
+const out = resolve(args.required('out'));
+const lr = args.number('lr', 0, true);
 const schedule: WarmstartSchedule = {
   ...DEFAULT_WARMSTART,
   steps: int('steps', 1),
@@ -83,7 +74,6 @@ const evalEvery = int('eval-every', 0);
 const saveEvery = int('save-every', 0);
 const maxStepsThisRun = values['max-steps-this-run'] === undefined ? undefined : int('max-steps-this-run', 1);
 
-const out = resolve(values.out);
 const modelDir = join(out, 'model');
 const stateDir = join(out, 'state');
 const tokenizerDir = join(out, 'tokenizer');
@@ -94,14 +84,12 @@ const tokenizer = await loadTokenizer(tokenizerDir);
 
 const started = performance.now();
 const executor = createQuickJSNodeExecutor({ threads: 1 });
-const progress = (label: string) => (done: number, total: number) => {
-  if (done % 500 === 0 || done === total) process.stderr.write(`\r${label}: ${done}/${total}`);
-};
+const progress = new Progress(process.stderr);
 let data: SupervisedSequence[];
 let evalData: SupervisedSequence[];
 try {
-  const items = await buildDataset(executor, tokenizer, { split: 'warmstart', count, seed: schedule.seed, onExample: progress('warm-start data') });
-  process.stderr.write('\n');
+  const items = await buildDataset(executor, tokenizer, { split: 'warmstart', count, seed: schedule.seed, onExample: (done, total) => progress.update('warm-start data', done, total) });
+  progress.clear();
   data = [...items.map((i) => i.example), ...buildCopyDrills(tokenizer, copyDrills, schedule.seed)];
   console.error(`data: ${count} examples + ${copyDrills} copy drills in ${((performance.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(datasetStats(items))}`);
   // Held-out loss is measured on correct solutions of problems with phrasings the warm start never sees.

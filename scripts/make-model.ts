@@ -14,7 +14,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseScriptArgs } from './args.ts';
 import { learnByteLevelBpe, specialTokenIds, writeTokenizerFiles } from '../core/onnx/bpe.ts';
 import { countParameters, decoderWeightShapes, exportDecoder, type DecoderConfig } from '../core/onnx/decoder.ts';
 import { Rng } from '../api/models/generation/rng.ts';
@@ -177,21 +177,14 @@ export async function ensureModel(preset: PresetName = 'tiny', seed = 0): Promis
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const args = parseScriptArgs(`usage: npx tsx scripts/make-model.ts --out DIR [--preset ${Object.keys(PRESETS).join('|')}] [--seed N]`, {
     options: { out: { type: 'string' }, preset: { type: 'string', default: 'tiny' }, seed: { type: 'string', default: '0' } },
   });
-  const preset = values.preset as string;
-  if (!values.out || !(preset in PRESETS)) {
-    console.error(`usage: npx tsx scripts/make-model.ts --out DIR [--preset ${Object.keys(PRESETS).join('|')}] [--seed N]`);
-    process.exit(2);
-  }
-  const seed = Number(values.seed);
-  if (!Number.isSafeInteger(seed)) {
-    console.error(`--seed must be an integer, got ${values.seed}`);
-    process.exit(2);
-  }
+  const out = resolve(args.required('out'));
+  const preset = args.oneOf('preset', Object.keys(PRESETS) as PresetName[]);
+  const seed = args.int('seed', 0);
   const started = performance.now();
-  const made = await makeModel({ outDir: resolve(values.out), preset: preset as PresetName, seed });
+  const made = await makeModel({ outDir: out, preset, seed });
   const bytes = (await readFile(join(made.dir, 'model.onnx'))).length;
   console.log(
     `wrote ${made.dir}: ${made.config.modelType}, ${(made.parameters / 1e6).toFixed(2)}M parameters, vocab ${made.config.vocabSize}, ` +
