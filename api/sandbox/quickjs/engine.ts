@@ -46,11 +46,11 @@ export class QuickJSEngine {
   }
 
   /** Runs one snippet synchronously. Call `ready()` before each run. */
-  run(request: ExecRequest): ExecResult {
+  run(request: ExecRequest, cancelled?: () => boolean): ExecResult {
     if (this.stale) throw new Error('QuickJSEngine.run called before ready()');
     const { module, heap } = this.instance;
     heap.limitRun(request.memoryMb * MiB);
-    const outcome = runSnippet(module, request, { ...this.options, heapExhausted: () => heap.exhausted });
+    const outcome = runSnippet(module, request, { ...this.options, heapExhausted: () => heap.exhausted, cancelled });
     this.stale = outcome.moduleBroken || heap.grown;
     return outcome.result;
   }

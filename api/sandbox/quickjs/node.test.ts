@@ -99,6 +99,26 @@ describe('QuickJS on Node', () => {
     }
   });
 
+  it('stops a run whose caller gave up, and frees its thread long before the deadline', async () => {
+    const single = createQuickJSNodeExecutor({ threads: 1 });
+    try {
+      const controller = new AbortController();
+      const spinning = single.execute(request('console.log("started"); for (;;) {}', { timeoutMs: 30_000 }), controller.signal);
+      setTimeout(() => controller.abort(new Error('client went away')), 200);
+      await expect(spinning).rejects.toThrow('client went away');
+      // The only thread is free again: without the cancel it would spin until its 30 s deadline
+      // and this test would time out.
+      const next = await single.execute(request('console.log("next")', { timeoutMs: 1000 }));
+      expect(next).toMatchObject({ status: 'ok', stdout: 'next\n' });
+    } finally {
+      await single.dispose();
+    }
+  }, 10_000);
+
+  it('rejects at once when the signal has already aborted', async () => {
+    await expect(executor.execute(request('console.log(1)'), AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
+  });
+
   it('runs snippets in parallel across threads', async () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => run(`console.log(${i} ** 2)`)));
     expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 20 }, (_, i) => `${i ** 2}\n`));

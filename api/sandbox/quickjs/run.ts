@@ -35,6 +35,8 @@ export interface RunOptions extends RunLimits {
   now?: () => number;
   /** Whether the host refused the wasm heap more memory during this run (see heap.ts). */
   heapExhausted?: () => boolean;
+  /** Whether the caller has given up on this run: it stops at the next interrupt check, and its result is not used. */
+  cancelled?: () => boolean;
 }
 
 export interface RunOutcome {
@@ -46,7 +48,7 @@ export interface RunOutcome {
   moduleBroken: boolean;
 }
 
-type StopReason = 'timeout' | 'output_limit';
+type StopReason = 'timeout' | 'output_limit' | 'cancelled';
 
 interface Uncaught {
   summary: string;
@@ -107,6 +109,7 @@ class SnippetRun {
 
   shouldInterrupt(): boolean {
     if (this.stopped === null && (++this.checks > this.checkBudget || this.now() > this.deadline)) this.stopped = 'timeout';
+    if (this.stopped === null && this.options.cancelled?.()) this.stopped = 'cancelled';
     return this.stopped !== null;
   }
 
@@ -206,6 +209,9 @@ class SnippetRun {
     if (this.stopped === 'timeout') {
       status = 'timeout';
       error = `timed out after ${this.request.timeoutMs} ms`;
+    } else if (this.stopped === 'cancelled') {
+      status = 'error';
+      error = 'cancelled: the caller gave up on this run';
     } else if (this.stopped === 'output_limit') {
       status = 'output_limit';
       error = `output limit exceeded: stopped after ${this.stdout.bytesSeen + this.stderr.bytesSeen} bytes of output (max_output_bytes is ${this.request.maxOutputBytes})`;

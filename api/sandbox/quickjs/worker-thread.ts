@@ -14,8 +14,18 @@ export interface ThreadData {
   limits: RunLimits;
 }
 
-/** Thread → pool. The pool → thread message is a bare ExecRequest. */
+/** Thread → pool. */
 export type ThreadMessage = { type: 'ready' } | { type: 'result'; result: ExecResult };
+
+/**
+ * Pool → thread: a run, and a flag the pool sets (Atomics, element 0 to 1) when the caller gives
+ * up on it. The thread is busy inside QuickJS then and cannot take messages; QuickJS's interrupt
+ * handler reads the flag instead.
+ */
+export interface RunMessage {
+  request: ExecRequest;
+  cancel: Int32Array;
+}
 
 const port = parentPort;
 if (!port) throw new Error('worker-thread.ts runs only as a worker thread');
@@ -26,9 +36,10 @@ const engine = await QuickJSEngine.load(wasmModule, limits);
 // finishes before the next run starts. A failed replacement rejects the chain, which crashes
 // the thread: the pool then starts a fresh one.
 let previous = Promise.resolve();
-port.on('message', (request: ExecRequest) => {
+port.on('message', ({ request, cancel }: RunMessage) => {
   previous = previous.then(async () => {
-    port.postMessage({ type: 'result', result: engine.run(request) } satisfies ThreadMessage);
+    const result = engine.run(request, () => Atomics.load(cancel, 0) === 1);
+    port.postMessage({ type: 'result', result } satisfies ThreadMessage);
     await engine.ready();
   });
 });
