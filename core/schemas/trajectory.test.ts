@@ -32,6 +32,19 @@ describe('trajectory record schema', () => {
     expect(problemsOf(record)).toEqual([]);
   });
 
+  it('names the first bad element of a token array by its index', () => {
+    const cases: [Partial<Record<string, unknown>>, string][] = [
+      [{ prompt_ids: [1, 2, -3, 4] }, 'prompt_ids.2: expected token ids (non-negative integers), got -3'],
+      [{ response_ids: [10, 11, 12.5, 20, 21, 22, 23, 30, 31, 32, 40, 41] }, 'response_ids.2: expected token ids (non-negative integers), got 12.5'],
+      [{ prompt_ids: '1 2 3' }, 'prompt_ids: expected an array of token ids (non-negative integers)'],
+      [{ logprobs: [-0.1, -0.2, -0.3, -0.4, -0.5, -0.6, '-0.7', null, null, null, -0.8, -0.9] }, 'logprobs.6: expected logprobs (finite numbers or null), got "-0.7"'],
+      [{ loss_mask: [1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, true] }, 'loss_mask.11: expected loss mask bits (0 or 1), got true'],
+    ];
+    for (const [override, message] of cases) {
+      expect(problemsOf(makeRecord(override as Partial<TrajectoryRecord>))).toEqual([message]);
+    }
+  });
+
   it('names mismatched lengths of response_ids, logprobs and loss_mask', () => {
     const record = makeRecord();
     record.logprobs = record.logprobs.slice(0, 11);
