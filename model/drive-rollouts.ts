@@ -7,10 +7,10 @@
  * The server must have trajectory logging on (its storage and queue are what `cir train` reads).
  * API key from CIR_API_KEY. Prints a JSON summary (accuracy, tool calls, groups with signal) on stdout.
  */
+import { parseScriptArgs } from '../scripts/args.ts';
 import { Progress } from '../trainer/run/progress.ts';
 import { runRollouts } from './rollouts.ts';
 import { generateProblems, SPLITS } from './tasks/generate.ts';
-import { parseScriptArgs } from '../scripts/args.ts';
 
 const USAGE =
   'usage: npx tsx model/drive-rollouts.ts --url URL [--count 64] [--n 8] [--seed 0] [--temperature 1] [--max-tokens 768] ' +
@@ -30,7 +30,6 @@ const args = parseScriptArgs(USAGE, {
     tag: { type: 'string', multiple: true, default: [] },
   },
 });
-const num = args.int;
 const split = args.oneOf('split', SPLITS);
 const temperature = args.number('temperature', 0);
 const baseUrl = args.required('url');
@@ -42,16 +41,16 @@ const tags = Object.fromEntries(
   }),
 );
 
-const problems = generateProblems({ split, count: num('count', 1), seed: num('seed', 0) });
+const problems = generateProblems({ split, count: args.int('count', 1), seed: args.int('seed', 0) });
 const progress = new Progress(process.stderr);
 const stats = await runRollouts(problems, {
   baseUrl,
   apiKey: process.env.CIR_API_KEY,
-  n: num('n', 1),
+  n: args.int('n', 1),
   temperature,
-  maxTokens: num('max-tokens', 1),
-  ...(args.values['max-tool-calls'] !== undefined && { maxToolCalls: num('max-tool-calls', 0) }),
-  concurrency: num('concurrency', 1),
+  maxTokens: args.int('max-tokens', 1),
+  ...(args.values['max-tool-calls'] !== undefined && { maxToolCalls: args.int('max-tool-calls', 0) }),
+  concurrency: args.int('concurrency', 1),
   tags,
   onProblem: (done, total) => progress.update('rollouts', done, total),
 });

@@ -18,10 +18,10 @@ import { loadModelBackend } from '../api/models/index.ts';
 import { Sandbox } from '../api/sandbox/index.ts';
 import { createQuickJSNodeExecutor } from '../api/sandbox/quickjs/node.ts';
 import type { ServedModel } from '../api/models/served.ts';
-import { evaluate, pairedDifference, type EvalReport, type PairedDifference } from './evaluate.ts';
-import { generateProblems, SPLITS } from './tasks/generate.ts';
 import { parseScriptArgs } from '../scripts/args.ts';
 import { Progress } from '../trainer/run/progress.ts';
+import { evaluate, pairedDifference, type EvalReport, type PairedDifference } from './evaluate.ts';
+import { generateProblems, SPLITS } from './tasks/generate.ts';
 
 const USAGE =
   'usage: npx tsx model/eval.ts --model DIR [--split heldout] [--count 120] [--seed 0] [--budget 2] [--sweep 1,3,4] [--n 1] [--temperature 0] [--max-tokens 768] [--threads 1] [--baseline DIR]';

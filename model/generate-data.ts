@@ -13,11 +13,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { loadTokenizer } from '../api/models/tokenizer.ts';
 import { createQuickJSNodeExecutor } from '../api/sandbox/quickjs/node.ts';
+import { parseScriptArgs } from '../scripts/args.ts';
 import { Progress } from '../trainer/run/progress.ts';
 import { DEFAULT_MODEL_CONFIG } from './config.ts';
 import { buildDataset, datasetStats } from './data.ts';
 import { problemJson, SPLITS } from './tasks/generate.ts';
-import { parseScriptArgs } from '../scripts/args.ts';
 import { writeVocabFiles } from './vocab.ts';
 
 const USAGE = `usage: npx tsx model/generate-data.ts --split ${SPLITS.join('|')} --count N [--seed S] --out FILE.jsonl`;

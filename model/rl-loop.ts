@@ -70,6 +70,11 @@ const split = values.split as Split;
 const EVAL_ONLY: readonly Split[] = ['heldout', 'novel'];
 if (!SPLITS.includes(split) || EVAL_ONLY.includes(split)) fail(`--split must be one of ${SPLITS.filter((s) => !EVAL_ONLY.includes(s)).join(', ')} (held-out and novel problems are never trained on)`);
 const temperature = args.number('temperature', 0, true);
+// Checked here, not first by the children: a bad value would otherwise surface only after the
+// server has started and the first round's rollouts have run.
+const maxTokens = int('max-tokens', 1);
+const train = { lr: args.number('lr', 0, true), epochs: int('epochs', 1), threads: int('threads', 1) };
+const serveThreads = int('serve-threads', 1);
 
 const env = {
   ...process.env,
@@ -79,7 +84,7 @@ const env = {
   CIR_PYTHON_EXECUTOR: 'off',
   CIR_LOG_LEVEL: 'warn',
   CIR_TRAJ_BATCH_MS: '200',
-  CIR_MODEL_THREADS: values['serve-threads'],
+  CIR_MODEL_THREADS: String(serveThreads),
   PORT: '0',
 };
 
@@ -177,7 +182,7 @@ try {
       baseUrl: server.url,
       n,
       temperature,
-      maxTokens: int('max-tokens', 1),
+      maxTokens,
       concurrency: 2,
       tags: { run: 'rl-loop', round: String(round) },
       onProblem: (k, total) => progress.update(`round ${round}: rollouts`, k, total),
@@ -195,9 +200,9 @@ try {
         '--max-steps', '1',
         '--batch-records', String(rollouts.samples),
         '--budget', values.budget!,
-        '--lr', values.lr!,
-        '--epochs', values.epochs!,
-        '--threads', values.threads!,
+        '--lr', String(train.lr),
+        '--epochs', String(train.epochs),
+        '--threads', String(train.threads),
         '--notify', server.url,
       ]),
     ) as { latest: string; steps: Record<string, number>[] };
