@@ -41,6 +41,13 @@ const COMMANDS: Record<string, CommandEntry> = {
       return { run: m.gradeCommand, usage: m.gradeUsage };
     },
   },
+  import: {
+    summary: 'make a Hugging Face checkpoint directory servable and trainable here (ONNX export, no Optimum)',
+    load: async () => {
+      const m = await import('./commands/import.ts');
+      return { run: m.importCommand, usage: m.importUsage };
+    },
+  },
   train: {
     summary: 'consume logged trajectories, train (cpu engine) and publish a checkpoint; --loop to keep going',
     load: async () => {

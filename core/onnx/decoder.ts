@@ -1,7 +1,8 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { float32ToHalf } from '../hf/float16.ts';
 import { DataType, encodeModel, floatTensor, int64Tensor } from './proto.ts';
-import type { AttributeValue, NodeProto, TensorProto, ValueInfo } from './proto.ts';
+import type { AttributeValue, ModelProto, NodeProto, TensorProto, ValueInfo } from './proto.ts';
 
 /**
  * Export of a Llama/Qwen2-style decoder to the layout HF optimum produces for
@@ -16,7 +17,7 @@ import type { AttributeValue, NodeProto, TensorProto, ValueInfo } from './proto.
  */
 
 export interface DecoderConfig {
-  modelType: 'llama' | 'qwen2';
+  modelType: 'llama' | 'qwen2' | 'qwen3';
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -28,15 +29,25 @@ export interface DecoderConfig {
   headDim?: number;
   maxPositionEmbeddings: number;
   ropeTheta: number;
+  /** RoPE frequency scaling (HF rope_type linear or llama3); null or absent: none. */
+  ropeScaling?: RopeScaling | null;
   rmsNormEps: number;
   /** lm_head reuses model.embed_tokens.weight (no lm_head.weight tensor). */
   tieWordEmbeddings: boolean;
   /** Biases on q/k/v projections (Qwen2 has them, Llama does not). */
   attentionBias: boolean;
+  /** Bias on o_proj (Llama and Qwen3 with attention_bias; never Qwen2). */
+  outputBias?: boolean;
+  /** Qwen3: an RMSNorm over each head's query and key (q_norm, k_norm: [headDim]) before RoPE. */
+  qkNorm?: boolean;
   bosTokenId: number | null;
   eosTokenId: number | readonly number[];
   padTokenId?: number | null;
 }
+
+export type RopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number };
 
 export const OPSET = 17;
 /** ONNX IR version 8 is the one that goes with opset 17. */
@@ -46,6 +57,30 @@ const MASK_MIN = -3.4028234663852886e38;
 
 export function headDim(config: DecoderConfig): number {
   return config.headDim ?? config.hiddenSize / config.numAttentionHeads;
+}
+
+/**
+ * RoPE inverse frequencies, as transformers computes them (`_compute_default_rope_parameters`, and the
+ * linear / llama3 variants): float32 values, the exponent 2i/d rounded to float32 first as torch does.
+ */
+export function ropeInvFreq(config: DecoderConfig): Float32Array {
+  const d = headDim(config);
+  const inv = new Float32Array(d / 2);
+  for (let i = 0; i < d / 2; i++) inv[i] = 1 / Math.fround(config.ropeTheta ** Math.fround((2 * i) / d));
+  const scaling = config.ropeScaling;
+  if (!scaling) return inv;
+  if (scaling.type === 'linear') return inv.map((f) => f / scaling.factor);
+  // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, the band between interpolated.
+  const { factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: context } = scaling;
+  const lowFreqWavelen = context / lowFreqFactor;
+  const highFreqWavelen = context / highFreqFactor;
+  return inv.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen < highFreqWavelen) return f;
+    if (wavelen > lowFreqWavelen) return f / factor;
+    const smooth = (context / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+    return (1 - smooth) * (f / factor) + smooth * f;
+  });
 }
 
 /** Every weight the graph reads, by HF name, with its shape. */
@@ -66,7 +101,12 @@ export function decoderWeightShapes(config: DecoderConfig): Record<string, numbe
       shapes[`${p}.self_attn.k_proj.bias`] = [kvOut];
       shapes[`${p}.self_attn.v_proj.bias`] = [kvOut];
     }
+    if (config.qkNorm) {
+      shapes[`${p}.self_attn.q_norm.weight`] = [d];
+      shapes[`${p}.self_attn.k_norm.weight`] = [d];
+    }
     shapes[`${p}.self_attn.o_proj.weight`] = [h, qOut];
+    if (config.outputBias) shapes[`${p}.self_attn.o_proj.bias`] = [h];
     shapes[`${p}.post_attention_layernorm.weight`] = [h];
     shapes[`${p}.mlp.gate_proj.weight`] = [ff, h];
     shapes[`${p}.mlp.up_proj.weight`] = [ff, h];
@@ -141,26 +181,52 @@ class GraphBuilder {
 const ints = (value: readonly number[]): AttributeValue => ({ kind: 'ints', value });
 const int = (value: number): AttributeValue => ({ kind: 'int', value });
 
+/** The initializer that stores one weight (its bytes inline, or a reference into external data). */
+type StoredWeight = (name: string, dims: readonly number[]) => TensorProto;
+
+/** Checks that `weights` holds every tensor of decoderWeightShapes with the right number of values. */
+function checkWeights(config: DecoderConfig, weights: Readonly<Record<string, Float32Array>>): void {
+  for (const [name, dims] of Object.entries(decoderWeightShapes(config))) {
+    const w = weights[name];
+    if (!w) throw new Error(`missing weight ${name}`);
+    const expected = dims.reduce((a, b) => a * b, 1);
+    if (w.length !== expected) throw new Error(`weight ${name} has ${w.length} values; shape [${dims.join(', ')}] needs ${expected}`);
+  }
+}
+
 /**
  * Builds the ONNX graph of the decoder. `weights` holds every tensor of decoderWeightShapes
  * (Float32Array, row-major, HF layout); the arrays are referenced, not copied, until encoding.
  */
 export function buildDecoderModel(config: DecoderConfig, weights: Readonly<Record<string, Float32Array>>): Uint8Array {
   validateConfig(config);
-  const shapes = decoderWeightShapes(config);
-  for (const [name, dims] of Object.entries(shapes)) {
-    const w = weights[name];
-    if (!w) throw new Error(`missing weight ${name}`);
-    const expected = dims.reduce((a, b) => a * b, 1);
-    if (w.length !== expected) throw new Error(`weight ${name} has ${w.length} values; shape [${dims.join(', ')}] needs ${expected}`);
-  }
+  checkWeights(config, weights);
+  return encodeModel(decoderGraph(config, (name, dims) => floatTensor(name, dims, weights[name]!), DataType.FLOAT));
+}
 
+/**
+ * The decoder's ModelProto. `stored` makes the initializer of each weight; `storedType` is its element
+ * type: FLOAT, or FLOAT16 (half the file; a Cast to float32 follows each weight, which onnxruntime folds
+ * at load, so arithmetic stays float32).
+ */
+function decoderGraph(config: DecoderConfig, stored: StoredWeight, storedType: DataType): ModelProto {
+  const shapes = decoderWeightShapes(config);
   const g = new GraphBuilder();
   const d = headDim(config);
   const nHeads = config.numAttentionHeads;
   const nKv = config.numKeyValueHeads;
   const nRep = nHeads / nKv;
-  const weight = (name: string): string => g.initializer(floatTensor(name, shapes[name]!, weights[name]!));
+  // Each weight is stored once (a tied embedding is read twice) and, when stored as half, cast once.
+  const weightValues = new Map<string, string>();
+  const weight = (name: string): string => {
+    let value = weightValues.get(name);
+    if (!value) {
+      value = g.initializer(stored(name, shapes[name]!));
+      if (storedType !== DataType.FLOAT) value = g.op('Cast', [value], { to: int(DataType.FLOAT) }, `${name}/float`);
+      weightValues.set(name, value);
+    }
+    return value;
+  };
   /** x @ W^T (+ b) for an HF `[out, in]` weight. */
   const linear = (x: string, name: string, bias?: string): string => {
     const y = g.op('MatMul', [x, g.op('Transpose', [weight(`${name}.weight`)], { perm: ints([1, 0]) })]);
@@ -178,9 +244,7 @@ export function buildDecoderModel(config: DecoderConfig, weights: Readonly<Recor
   const totalLen = g.op('Gather', [g.op('Shape', ['attention_mask']), g.ints([1], true)], { axis: int(0) });
   const pastLen = g.op('Sub', [totalLen, seqLen]);
 
-  const invFreq = new Float32Array(d / 2);
-  for (let i = 0; i < d / 2; i++) invFreq[i] = 1 / config.ropeTheta ** ((2 * i) / d);
-  const invFreqName = g.initializer(floatTensor('/rope/inv_freq', [d / 2], invFreq));
+  const invFreqName = g.initializer(floatTensor('/rope/inv_freq', [d / 2], ropeInvFreq(config)));
   // freqs[b, s, i] = position_ids[b, s] * inv_freq[i]; unsqueezed to [B, 1, S, D/2] to broadcast over heads.
   const positions = g.op('Unsqueeze', [g.op('Cast', ['position_ids'], { to: int(DataType.FLOAT) }), g.ints([-1])]);
   const freqs = g.op('Unsqueeze', [g.op('Mul', [positions, invFreqName]), g.ints([1])]);
@@ -214,8 +278,10 @@ export function buildDecoderModel(config: DecoderConfig, weights: Readonly<Recor
     const x = rmsNorm(hidden, `${p}.input_layernorm.weight`);
     /** [B, S, heads*D] -> [B, heads, S, D] */
     const heads = (t: string, n: number) => g.op('Transpose', [g.op('Reshape', [t, g.ints([0, 0, n, d])])], { perm: ints([0, 2, 1, 3]) });
-    const q = g.op('Mul', [rope(heads(linear(x, `${p}.self_attn.q_proj`, bias('q_proj')), nHeads)), scale]);
-    const k = rope(heads(linear(x, `${p}.self_attn.k_proj`, bias('k_proj')), nKv));
+    // Qwen3 normalises each head's query and key over head_dim before RoPE.
+    const qkNorm = (t: string, which: 'q_norm' | 'k_norm') => (config.qkNorm ? rmsNorm(t, `${p}.self_attn.${which}.weight`) : t);
+    const q = g.op('Mul', [rope(qkNorm(heads(linear(x, `${p}.self_attn.q_proj`, bias('q_proj')), nHeads), 'q_norm')), scale]);
+    const k = rope(qkNorm(heads(linear(x, `${p}.self_attn.k_proj`, bias('k_proj')), nKv), 'k_norm'));
     const v = heads(linear(x, `${p}.self_attn.v_proj`, bias('v_proj')), nKv);
 
     const pastKey = `past_key_values.${i}.key`;
@@ -234,7 +300,7 @@ export function buildDecoderModel(config: DecoderConfig, weights: Readonly<Recor
     const probs = g.op('Softmax', [scores], { axis: int(-1) });
     const context = perHead(g.op('MatMul', [grouped(probs), presentValue]));
     const merged = g.op('Reshape', [g.op('Transpose', [context], { perm: ints([0, 2, 1, 3]) }), g.ints([0, 0, nHeads * d])]);
-    hidden = g.op('Add', [hidden, linear(merged, `${p}.self_attn.o_proj`)]);
+    hidden = g.op('Add', [hidden, linear(merged, `${p}.self_attn.o_proj`, config.outputBias ? `${p}.self_attn.o_proj.bias` : undefined)]);
 
     const y = rmsNorm(hidden, `${p}.post_attention_layernorm.weight`);
     const gate = linear(y, `${p}.mlp.gate_proj`);
@@ -244,11 +310,7 @@ export function buildDecoderModel(config: DecoderConfig, weights: Readonly<Recor
   const final = rmsNorm(hidden, 'model.norm.weight');
   g.op('MatMul', [final, g.op('Transpose', [weight(config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight')], { perm: ints([1, 0]) })], undefined, 'logits');
 
-  // A tied embedding is referenced twice but must be stored once.
-  const seen = new Set<string>();
-  const initializers = g.initializers.filter((t) => (seen.has(t.name) ? false : (seen.add(t.name), true)));
-
-  return encodeModel({
+  return {
     irVersion: IR_VERSION,
     opsetImports: [{ domain: '', version: OPSET }],
     producerName: 'cir',
@@ -256,7 +318,7 @@ export function buildDecoderModel(config: DecoderConfig, weights: Readonly<Recor
     graph: {
       name: `${config.modelType}_decoder`,
       nodes: g.nodes,
-      initializers,
+      initializers: g.initializers,
       inputs: [
         { name: 'input_ids', elemType: DataType.INT64, shape: ['batch_size', 'sequence_length'] },
         { name: 'attention_mask', elemType: DataType.INT64, shape: ['batch_size', 'total_sequence_length'] },
@@ -265,13 +327,28 @@ export function buildDecoderModel(config: DecoderConfig, weights: Readonly<Recor
       ],
       outputs: [{ name: 'logits', elemType: DataType.FLOAT, shape: ['batch_size', 'sequence_length', config.vocabSize] }, ...presentOutputs],
     },
-  });
+  };
+}
+
+const ARCHITECTURE = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' } as const;
+
+/** config.json's `rope_scaling` (the transformers 4 spelling, which transformers 5 reads too). */
+function ropeScalingJson(scaling: RopeScaling | null | undefined): Record<string, unknown> | null {
+  if (!scaling) return null;
+  if (scaling.type === 'linear') return { rope_type: 'linear', factor: scaling.factor };
+  return {
+    rope_type: 'llama3',
+    factor: scaling.factor,
+    low_freq_factor: scaling.lowFreqFactor,
+    high_freq_factor: scaling.highFreqFactor,
+    original_max_position_embeddings: scaling.originalMaxPositionEmbeddings,
+  };
 }
 
 /** HF `config.json` for the decoder. */
 export function hfConfigJson(config: DecoderConfig): Record<string, unknown> {
   return {
-    architectures: [config.modelType === 'qwen2' ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
+    architectures: [ARCHITECTURE[config.modelType]],
     model_type: config.modelType,
     vocab_size: config.vocabSize,
     hidden_size: config.hiddenSize,
@@ -282,6 +359,7 @@ export function hfConfigJson(config: DecoderConfig): Record<string, unknown> {
     head_dim: headDim(config),
     max_position_embeddings: config.maxPositionEmbeddings,
     rope_theta: config.ropeTheta,
+    rope_scaling: ropeScalingJson(config.ropeScaling),
     rms_norm_eps: config.rmsNormEps,
     tie_word_embeddings: config.tieWordEmbeddings,
     attention_bias: config.attentionBias,
@@ -294,15 +372,80 @@ export function hfConfigJson(config: DecoderConfig): Record<string, unknown> {
   };
 }
 
+/** Where the weights come from: in memory, or read one tensor at a time (a checkpoint larger than memory). */
+export type DecoderWeights = Readonly<Record<string, Float32Array>> | { read(name: string): Promise<Float32Array> };
+
+const isWeightReader = (w: DecoderWeights): w is { read(name: string): Promise<Float32Array> } => typeof (w as { read?: unknown }).read === 'function';
+
+export interface OnnxWriteOptions {
+  /** Element type the weights are stored in: fp32 (default) or fp16 (half the size; computed in float32). */
+  dtype?: 'fp32' | 'fp16';
+  /**
+   * Store the weights in `model.onnx_data` beside `model.onnx` (ONNX external data) instead of inside it.
+   * Default: when they pass EXTERNAL_DATA_THRESHOLD, since protobuf cannot hold a file over 2 GiB.
+   */
+  externalData?: boolean;
+}
+
+/** Weights past this many bytes go to external data by default. */
+export const EXTERNAL_DATA_THRESHOLD = 1024 ** 3;
+export const EXTERNAL_DATA_FILE = 'model.onnx_data';
+/** Tensors in external data start at multiples of this, so the runtime can map them straight from the file. */
+const EXTERNAL_ALIGNMENT = 4096;
+
+/**
+ * Writes the decoder graph as `model.onnx` in `outDir` (created if needed), with the weights inside it or
+ * in `model.onnx_data`, reading (and converting) one weight at a time. Returns the files written.
+ */
+export async function writeDecoderOnnx(config: DecoderConfig, weights: DecoderWeights, outDir: string, options: OnnxWriteOptions = {}): Promise<string[]> {
+  validateConfig(config);
+  const shapes = decoderWeightShapes(config);
+  const half = options.dtype === 'fp16';
+  const read = async (name: string): Promise<Uint8Array> => {
+    const values = isWeightReader(weights) ? await weights.read(name) : weights[name];
+    if (!values) throw new Error(`missing weight ${name}`);
+    const expected = shapes[name]!.reduce((a, b) => a * b, 1);
+    if (values.length !== expected) throw new Error(`weight ${name} has ${values.length} values; shape [${shapes[name]!.join(', ')}] needs ${expected}`);
+    const stored = half ? float32ToHalf(values) : values;
+    return new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
+  };
+  const bytes = Object.values(shapes).reduce((n, dims) => n + dims.reduce((a, b) => a * b, 1) * (half ? 2 : 4), 0);
+  const external = options.externalData ?? bytes > EXTERNAL_DATA_THRESHOLD;
+  const dataType = half ? DataType.FLOAT16 : DataType.FLOAT;
+  await mkdir(outDir, { recursive: true });
+  const placed = new Map<string, TensorProto['raw']>();
+  if (external) {
+    const file = await open(join(outDir, EXTERNAL_DATA_FILE), 'w');
+    try {
+      let offset = 0;
+      for (const name of Object.keys(shapes)) {
+        const data = await read(name);
+        placed.set(name, { location: EXTERNAL_DATA_FILE, offset, length: data.length });
+        const padded = Math.ceil(data.length / EXTERNAL_ALIGNMENT) * EXTERNAL_ALIGNMENT;
+        await file.write(data, 0, data.length, offset);
+        offset += padded;
+      }
+      await file.truncate(offset);
+    } finally {
+      await file.close();
+    }
+  } else {
+    await rm(join(outDir, EXTERNAL_DATA_FILE), { force: true });
+    for (const name of Object.keys(shapes)) placed.set(name, await read(name));
+  }
+  const model = decoderGraph(config, (name, dims) => ({ name, dataType, dims, raw: placed.get(name)! }), dataType);
+  await writeFile(join(outDir, 'model.onnx'), encodeModel(model));
+  return external ? ['model.onnx', EXTERNAL_DATA_FILE] : ['model.onnx'];
+}
+
 /**
  * Writes `model.onnx`, `config.json` and `generation_config.json` into `outDir` (created if
  * needed). Tokenizer files are written separately (see bpe.ts), since a trainer re-exporting
  * weights keeps the tokenizer it started with.
  */
 export async function exportDecoder(config: DecoderConfig, weights: Readonly<Record<string, Float32Array>>, outDir: string): Promise<void> {
-  const model = buildDecoderModel(config, weights);
-  await mkdir(outDir, { recursive: true });
-  await writeFile(join(outDir, 'model.onnx'), model);
+  checkWeights(config, weights);
+  await writeDecoderOnnx(config, weights, outDir);
   await writeFile(join(outDir, 'config.json'), `${JSON.stringify(hfConfigJson(config), null, 2)}\n`);
   const generation = { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId, pad_token_id: config.padTokenId ?? null };
   await writeFile(join(outDir, 'generation_config.json'), `${JSON.stringify(generation, null, 2)}\n`);

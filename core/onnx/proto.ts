@@ -9,7 +9,7 @@
  */
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9 } as const;
+export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
 export type DataType = (typeof DataType)[keyof typeof DataType];
 
 /** AttributeProto.AttributeType values used here. */
@@ -19,8 +19,12 @@ export interface TensorProto {
   name: string;
   dataType: DataType;
   dims: readonly number[];
-  /** Little-endian element bytes (what a Float32Array/BigInt64Array holds on every platform Node runs on). */
-  raw: Uint8Array;
+  /**
+   * Little-endian element bytes (what a Float32Array/BigInt64Array holds on every platform Node runs on),
+   * or where they lie in a file beside the model (ONNX external data: how a model past protobuf's
+   * 2 GiB limit is stored; the runtime resolves `location` relative to the model file).
+   */
+  raw: Uint8Array | { location: string; offset: number; length: number };
 }
 
 /** A dimension: a fixed size, or a symbolic name such as "batch_size". */
@@ -171,7 +175,18 @@ function writeTensor(w: Writer, t: TensorProto): void {
   w.packedInts(1, t.dims);
   w.int(2, t.dataType);
   w.string(8, t.name);
-  w.bytes(9, t.raw);
+  if (t.raw instanceof Uint8Array) {
+    w.bytes(9, t.raw);
+    return;
+  }
+  // external_data (13): key/value entries; data_location (14): EXTERNAL = 1.
+  for (const [key, value] of [['location', t.raw.location], ['offset', String(t.raw.offset)], ['length', String(t.raw.length)]] as const) {
+    w.message(13, (entry) => {
+      entry.string(1, key);
+      entry.string(2, value);
+    });
+  }
+  w.int(14, 1);
 }
 
 function writeValueInfo(w: Writer, v: ValueInfo): void {

@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hfConfigJson, type DecoderConfig } from '../../core/onnx/decoder.ts';
-import { decoderConfigFromHf, readModelDir } from './model-dir.ts';
+import { decoderConfigFromHf } from '../../core/hf/config.ts';
+import { readModelDir } from './model-dir.ts';
 
 const config: DecoderConfig = {
   modelType: 'qwen2', vocabSize: 40, hiddenSize: 32, intermediateSize: 48, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 8,
-  maxPositionEmbeddings: 64, ropeTheta: 10000, rmsNormEps: 1e-6, tieWordEmbeddings: true, attentionBias: true, bosTokenId: 0, eosTokenId: [1, 2], padTokenId: 0,
+  maxPositionEmbeddings: 64, ropeTheta: 10000, ropeScaling: null, rmsNormEps: 1e-6, tieWordEmbeddings: true, attentionBias: true, outputBias: false, qkNorm: false,
+  bosTokenId: 0, eosTokenId: [1, 2], padTokenId: 0,
 };
 
 describe('model directory', () => {
@@ -17,7 +19,7 @@ describe('model directory', () => {
 
   it('refuses architectures the trainer cannot reproduce, naming the field', () => {
     expect(() => decoderConfigFromHf({ ...hfConfigJson(config), hidden_act: 'gelu' })).toThrow(/hidden_act/);
-    expect(() => decoderConfigFromHf({ ...hfConfigJson(config), rope_scaling: { type: 'linear', factor: 2 } })).toThrow(/rope_scaling/);
+    expect(() => decoderConfigFromHf({ ...hfConfigJson(config), rope_scaling: { type: 'dynamic', factor: 2 } })).toThrow(/rope type "dynamic"/);
     expect(() => decoderConfigFromHf({ ...hfConfigJson(config), model_type: 'gpt2' })).toThrow(/model_type/);
   });
 

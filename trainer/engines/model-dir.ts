@@ -2,64 +2,15 @@
  * The model directory in the HF-optimum ONNX layout, as the trainer reads and writes it: config.json
  * ↔ DecoderConfig, weights from model.onnx's initializers, tokenizer files to carry along.
  */
-import { copyFile, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { CheckpointWeights, readCheckpointWeights } from '../../core/hf/checkpoint-weights.ts';
+import { decoderConfigFromHf } from '../../core/hf/config.ts';
 import { decoderWeightShapes, type DecoderConfig } from '../../core/onnx/decoder.ts';
 import { readOnnxFloatInitializers } from './onnx-weights.ts';
 
-/** Tokenizer files an exported model carries over from its source (whichever exist). */
-export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'chat_template.jinja'] as const;
-
-const tokenIds = z.union([z.number().int(), z.array(z.number().int())]);
-const HfDecoderConfig = z.looseObject({
-  model_type: z.enum(['llama', 'qwen2']),
-  vocab_size: z.number().int().positive(),
-  hidden_size: z.number().int().positive(),
-  intermediate_size: z.number().int().positive(),
-  num_hidden_layers: z.number().int().positive(),
-  num_attention_heads: z.number().int().positive(),
-  num_key_value_heads: z.number().int().positive().optional(),
-  head_dim: z.number().int().positive().optional(),
-  max_position_embeddings: z.number().int().positive(),
-  rope_theta: z.number().positive().default(10000),
-  rms_norm_eps: z.number().positive(),
-  tie_word_embeddings: z.boolean().default(false),
-  attention_bias: z.boolean().optional(),
-  hidden_act: z.literal('silu').default('silu'),
-  bos_token_id: z.number().int().nullish(),
-  eos_token_id: tokenIds,
-  pad_token_id: z.number().int().nullish(),
-  rope_scaling: z.null().optional(),
-});
-
-/** config.json → DecoderConfig (the inverse of core/onnx/decoder.ts hfConfigJson). */
-export function decoderConfigFromHf(json: unknown, where = 'config.json'): DecoderConfig {
-  const parsed = HfDecoderConfig.safeParse(json);
-  if (!parsed.success) {
-    throw new Error(`${where}: not a decoder this trainer supports: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
-  }
-  const c = parsed.data;
-  return {
-    modelType: c.model_type,
-    vocabSize: c.vocab_size,
-    hiddenSize: c.hidden_size,
-    intermediateSize: c.intermediate_size,
-    numHiddenLayers: c.num_hidden_layers,
-    numAttentionHeads: c.num_attention_heads,
-    numKeyValueHeads: c.num_key_value_heads ?? c.num_attention_heads,
-    headDim: c.head_dim,
-    maxPositionEmbeddings: c.max_position_embeddings,
-    ropeTheta: c.rope_theta,
-    rmsNormEps: c.rms_norm_eps,
-    tieWordEmbeddings: c.tie_word_embeddings,
-    // Qwen2 has q/k/v biases unless told otherwise; Llama has none.
-    attentionBias: c.attention_bias ?? c.model_type === 'qwen2',
-    bosTokenId: c.bos_token_id ?? null,
-    eosTokenId: c.eos_token_id,
-    padTokenId: c.pad_token_id ?? null,
-  };
-}
+// TODO(move): callers import these from core/hf/files.ts
+export { checkTokenizerDir, copyTokenizerFiles, TOKENIZER_FILES } from '../../core/hf/files.ts';
 
 async function findModelFile(dir: string): Promise<string> {
   for (const candidate of ['model.onnx', join('onnx', 'model.onnx')]) {
@@ -69,7 +20,11 @@ async function findModelFile(dir: string): Promise<string> {
   throw new Error(`no ONNX model in ${dir} (looked for model.onnx and onnx/model.onnx)`);
 }
 
-/** Reads config.json and every weight the config calls for from model.onnx, checking shapes. */
+/**
+ * Reads config.json and every weight the config calls for, checking shapes: from the Hugging Face
+ * safetensors when the directory has them (an imported or torch-trained checkpoint), else from
+ * model.onnx's initializers.
+ */
 export async function readModelDir(dir: string): Promise<{ config: DecoderConfig; weights: Record<string, Float32Array> }> {
   let configText: string;
   try {
@@ -84,6 +39,7 @@ export async function readModelDir(dir: string): Promise<{ config: DecoderConfig
     throw new Error(`${join(dir, 'config.json')} is not valid JSON: ${(error as Error).message}`);
   }
   const config = decoderConfigFromHf(json, join(dir, 'config.json'));
+  if (await CheckpointWeights.present(dir)) return { config, weights: await readCheckpointWeights(dir, config) };
   const modelFile = await findModelFile(dir);
   let initializers: ReturnType<typeof readOnnxFloatInitializers>;
   try {
@@ -99,22 +55,4 @@ export async function readModelDir(dir: string): Promise<{ config: DecoderConfig
     weights[name] = found.data;
   }
   return { config, weights };
-}
-
-/** Throws unless `dir` has a tokenizer.json (checked when an engine starts, so a missing tokenizer fails before training). */
-export async function checkTokenizerDir(dir: string): Promise<void> {
-  if (!(await stat(join(dir, 'tokenizer.json')).catch(() => undefined))?.isFile()) throw new Error(`no tokenizer.json in ${dir}`);
-}
-
-/** Copies the tokenizer files found in `from` to `to`; returns their names. Throws if there is no tokenizer.json. */
-export async function copyTokenizerFiles(from: string, to: string): Promise<string[]> {
-  const copied: string[] = [];
-  for (const name of TOKENIZER_FILES) {
-    const source = join(from, name);
-    if (!(await stat(source).catch(() => undefined))?.isFile()) continue;
-    await copyFile(source, join(to, name));
-    copied.push(name);
-  }
-  if (!copied.includes('tokenizer.json')) throw new Error(`no tokenizer.json in ${from}`);
-  return copied;
 }

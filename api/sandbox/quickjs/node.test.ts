@@ -102,18 +102,20 @@ describe('QuickJS on Node', () => {
   it('stops a run whose caller gave up, and frees its thread long before the deadline', async () => {
     const single = createQuickJSNodeExecutor({ threads: 1 });
     try {
+      // Start the thread first, so the abort below lands on a running loop however slow start-up is.
+      expect((await single.execute(request('console.log("warm")'))).stdout).toBe('warm\n');
       const controller = new AbortController();
       const spinning = single.execute(request('console.log("started"); for (;;) {}', { timeoutMs: 30_000 }), controller.signal);
       setTimeout(() => controller.abort(new Error('client went away')), 200);
       await expect(spinning).rejects.toThrow('client went away');
       // The only thread is free again: without the cancel it would spin until its 30 s deadline
-      // and this test would time out.
+      // and this test would time out (its limit is well below that deadline, with room for a loaded machine).
       const next = await single.execute(request('console.log("next")', { timeoutMs: 1000 }));
       expect(next).toMatchObject({ status: 'ok', stdout: 'next\n' });
     } finally {
       await single.dispose();
     }
-  }, 10_000);
+  }, 20_000);
 
   it('rejects at once when the signal has already aborted', async () => {
     await expect(executor.execute(request('console.log(1)'), AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');

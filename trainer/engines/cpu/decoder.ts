@@ -14,7 +14,7 @@
  * steps 1.3-2x slower than one call per sequence.
  * Only the rows whose next-token distribution is scored get the (vocab-sized) output head.
  */
-import { headDim, type DecoderConfig } from '../../../core/onnx/decoder.ts';
+import { headDim, ropeInvFreq, type DecoderConfig } from '../../../core/onnx/decoder.ts';
 import type { AttentionKernel, AttentionSaved } from './attention.ts';
 import type { Gemm } from './gemm.ts';
 import type { SwigluKernel } from './swiglu.ts';
@@ -114,8 +114,9 @@ export class DecoderModel {
     const half = this.D / 2;
     this.cos = new Float32Array(c.maxPositionEmbeddings * half);
     this.sin = new Float32Array(c.maxPositionEmbeddings * half);
+    const invFreqs = ropeInvFreq(c);
     for (let i = 0; i < half; i++) {
-      const invFreq = Math.fround(1 / c.ropeTheta ** ((2 * i) / this.D));
+      const invFreq = invFreqs[i]!;
       for (let p = 0; p < c.maxPositionEmbeddings; p++) {
         const f = Math.fround(p * invFreq);
         this.cos[p * half + i] = Math.cos(f);

@@ -22,6 +22,9 @@ export class ParamLayout {
   readonly size: number;
 
   constructor(readonly config: DecoderConfig) {
+    if (config.qkNorm || config.outputBias) {
+      throw new Error(`the cpu engine trains Llama and Qwen2 decoders without q/k norms or an o_proj bias; this ${config.modelType} model needs the torch engine (--engine torch)`);
+    }
     const shapes = decoderWeightShapes(config);
     const order: string[] = ['model.embed_tokens.weight'];
     for (let i = 0; i < config.numHiddenLayers; i++) {
