@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import type { ChatMessage, Tokenizer } from './types.ts';
+import type { ChatMessage, ChatTemplateOptions, Tokenizer } from './types.ts';
 
 /**
  * The model's tokenizer, from the `tokenizer.json` + `tokenizer_config.json` beside the model:
@@ -18,10 +18,23 @@ interface TokenizerConfig {
   eos_token?: SpecialToken;
   pad_token?: SpecialToken;
   unk_token?: SpecialToken;
+  clean_up_tokenization_spaces?: boolean;
+  clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output?: boolean;
   [key: string]: unknown;
 }
 
 const tokenText = (t: SpecialToken): string | undefined => (typeof t === 'string' ? t : (t?.content ?? undefined));
+
+/**
+ * Whether decode removes spaces before punctuation (" ." -> "."), as transformers 5 decides it: only when
+ * the config asks for it, and never for a BPE model unless it insists (transformers ignores the flag there
+ * because the clean-up corrupts BPE output). @huggingface/tokenizers defaults the flag to true and applies
+ * it to every model, so it is passed explicitly on every decode.
+ */
+function cleansUpSpaces(config: TokenizerConfig, modelType: string | undefined): boolean {
+  if (!config.clean_up_tokenization_spaces) return false;
+  return modelType !== 'BPE' || config.clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output === true;
+}
 
 async function readJson(path: string, what: string): Promise<unknown> {
   let text: string;
@@ -44,6 +57,7 @@ export class HfTokenizerFiles implements Tokenizer {
   readonly eosTokenId: number | undefined;
   private readonly template: Template | undefined;
   private readonly templateTokens: Record<string, string | undefined>;
+  private readonly cleanUpSpaces: boolean;
 
   constructor(
     private readonly tokenizer: HfTokenizer,
@@ -66,6 +80,7 @@ export class HfTokenizerFiles implements Tokenizer {
       pad_token: tokenText(config.pad_token),
       unk_token: tokenText(config.unk_token),
     };
+    this.cleanUpSpaces = cleansUpSpaces(config, tokenizer.model?.config.type);
   }
 
   encode(text: string, options: { addSpecialTokens?: boolean } = {}): number[] {
@@ -73,27 +88,52 @@ export class HfTokenizerFiles implements Tokenizer {
   }
 
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
-    return this.tokenizer.decode(ids as number[], { skip_special_tokens: options.skipSpecialTokens ?? false });
+    // @huggingface/tokenizers throws on an empty list; transformers decodes it to ''.
+    if (ids.length === 0) return '';
+    return this.tokenizer.decode(ids as number[], { skip_special_tokens: options.skipSpecialTokens ?? false, clean_up_tokenization_spaces: this.cleanUpSpaces });
   }
 
   idToToken(id: number): string | undefined {
     return this.tokenizer.id_to_token(id);
   }
 
-  renderChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
-    if (!this.template) throw new Error('the tokenizer has no chat_template (tokenizer_config.json)');
-    return this.template.render({ ...this.templateTokens, messages, add_generation_prompt: options.addGenerationPrompt ?? true });
+  renderChat(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
+    if (!this.template) throw new Error('the tokenizer has no chat template (chat_template.jinja, or chat_template in tokenizer_config.json)');
+    // As transformers' apply_chat_template: extra variables may override the special tokens, not the messages.
+    return this.template.render({
+      ...this.templateTokens,
+      ...options.templateVariables,
+      messages,
+      add_generation_prompt: options.addGenerationPrompt ?? true,
+    });
   }
 
-  applyChatTemplate(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): number[] {
+  applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): number[] {
     return this.encode(this.renderChat(messages, options), { addSpecialTokens: false });
   }
 }
 
-/** Loads `tokenizer.json` and `tokenizer_config.json` from `dir`. */
+/**
+ * The chat template where transformers looks for it: `chat_template.jinja` (what `save_pretrained`
+ * writes since transformers 4.51), else `chat_template.json`, else tokenizer_config.json's
+ * `chat_template` field.
+ */
+export async function readChatTemplate(dir: string, config: TokenizerConfig): Promise<TokenizerConfig['chat_template']> {
+  const jinja = await readFile(join(dir, 'chat_template.jinja'), 'utf8').catch(() => undefined);
+  if (jinja !== undefined) return jinja;
+  const json = await readFile(join(dir, 'chat_template.json'), 'utf8').catch(() => undefined);
+  if (json !== undefined) {
+    const template = (JSON.parse(json) as { chat_template?: TokenizerConfig['chat_template'] }).chat_template;
+    if (template !== undefined) return template;
+  }
+  return config.chat_template;
+}
+
+/** Loads `tokenizer.json`, `tokenizer_config.json` and the chat template from `dir`. */
 export async function loadTokenizer(dir: string): Promise<HfTokenizerFiles> {
   const json = await readJson(join(dir, 'tokenizer.json'), 'tokenizer');
-  const config = (await readJson(join(dir, 'tokenizer_config.json'), 'tokenizer config')) as TokenizerConfig;
+  const fileConfig = (await readJson(join(dir, 'tokenizer_config.json'), 'tokenizer config')) as TokenizerConfig;
+  const config = { ...fileConfig, chat_template: await readChatTemplate(dir, fileConfig) };
   try {
     return new HfTokenizerFiles(new HfTokenizer(json as object, config), config);
   } catch (error) {

@@ -11,6 +11,16 @@ export interface ChatMessage {
   content: string;
 }
 
+export interface ChatTemplateOptions {
+  /** End with the header of an assistant turn. Default true. */
+  addGenerationPrompt?: boolean;
+  /**
+   * Extra variables for the template, as the keyword arguments of transformers' apply_chat_template
+   * (e.g. `{ enable_thinking: false }` for Qwen3).
+   */
+  templateVariables?: Readonly<Record<string, unknown>>;
+}
+
 /** The model's tokenizer, loaded from `tokenizer.json` + `tokenizer_config.json`. */
 export interface Tokenizer {
   /** Number of ids the tokenizer knows (vocabulary plus added tokens). */
@@ -22,9 +32,9 @@ export interface Tokenizer {
   /** The vocabulary string of one id (byte-level form, e.g. `Ġthe`), or undefined if unknown. */
   idToToken(id: number): string | undefined;
   /** Renders messages with the model's chat template. */
-  renderChat(messages: readonly ChatMessage[], options?: { addGenerationPrompt?: boolean }): string;
+  renderChat(messages: readonly ChatMessage[], options?: ChatTemplateOptions): string;
   /** Renders and encodes messages (special tokens come from the template, none are added). */
-  applyChatTemplate(messages: readonly ChatMessage[], options?: { addGenerationPrompt?: boolean }): number[];
+  applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions): number[];
 }
 
 export interface SamplingParams {
