@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { downloadVerifiedCheckpoint } from '../../core/checkpoints/download.ts';
 import {
   CheckpointReadError,
-  fetchVerifiedFiles,
   readLatestPointer,
   readPointedManifest,
   type LatestPointer,
@@ -141,11 +141,7 @@ export class CheckpointWatcher implements CheckpointControl {
     try {
       const { manifest } = await readPointedManifest(store, prefix, pointer);
       staging = join(this.options.cacheDir, `.staging-${randomUUID()}`);
-      await fetchVerifiedFiles(store, prefix, manifest, async (path, bytes) => {
-        const file = join(staging!, path);
-        await mkdir(dirname(file), { recursive: true });
-        await writeFile(file, bytes);
-      });
+      await downloadVerifiedCheckpoint(store, prefix, manifest, staging);
       const dir = join(this.options.cacheDir, pointer.version);
       await rm(dir, { recursive: true, force: true });
       await rename(staging, dir);

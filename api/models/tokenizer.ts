@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { defaultChatTemplate, readChatTemplate, type ChatTemplateSource } from '../../core/hf/files.ts';
 import type { ChatMessage, ChatTemplateOptions, Tokenizer } from './types.ts';
 
 /**
@@ -13,7 +14,7 @@ import type { ChatMessage, ChatTemplateOptions, Tokenizer } from './types.ts';
 type SpecialToken = string | { content: string } | null | undefined;
 
 interface TokenizerConfig {
-  chat_template?: string | { name: string; template: string }[];
+  chat_template?: ChatTemplateSource;
   bos_token?: SpecialToken;
   eos_token?: SpecialToken;
   pad_token?: SpecialToken;
@@ -70,9 +71,7 @@ export class HfTokenizerFiles implements Tokenizer {
     this.specialTokenIds = new Set([...tokenizer.get_added_tokens_decoder()].filter(([, t]) => t.special).map(([id]) => id));
     const eos = tokenText(config.eos_token);
     this.eosTokenId = eos === undefined ? undefined : tokenizer.token_to_id(eos);
-    const source = Array.isArray(config.chat_template)
-      ? (config.chat_template.find((t) => t.name === 'default') ?? config.chat_template[0])?.template
-      : config.chat_template;
+    const source = defaultChatTemplate(config.chat_template);
     this.template = source ? new Template(source) : undefined;
     this.templateTokens = {
       bos_token: tokenText(config.bos_token),
@@ -113,27 +112,11 @@ export class HfTokenizerFiles implements Tokenizer {
   }
 }
 
-/**
- * The chat template where transformers looks for it: `chat_template.jinja` (what `save_pretrained`
- * writes since transformers 4.51), else `chat_template.json`, else tokenizer_config.json's
- * `chat_template` field.
- */
-export async function readChatTemplate(dir: string, config: TokenizerConfig): Promise<TokenizerConfig['chat_template']> {
-  const jinja = await readFile(join(dir, 'chat_template.jinja'), 'utf8').catch(() => undefined);
-  if (jinja !== undefined) return jinja;
-  const json = await readFile(join(dir, 'chat_template.json'), 'utf8').catch(() => undefined);
-  if (json !== undefined) {
-    const template = (JSON.parse(json) as { chat_template?: TokenizerConfig['chat_template'] }).chat_template;
-    if (template !== undefined) return template;
-  }
-  return config.chat_template;
-}
-
 /** Loads `tokenizer.json`, `tokenizer_config.json` and the chat template from `dir`. */
 export async function loadTokenizer(dir: string): Promise<HfTokenizerFiles> {
   const json = await readJson(join(dir, 'tokenizer.json'), 'tokenizer');
   const fileConfig = (await readJson(join(dir, 'tokenizer_config.json'), 'tokenizer config')) as TokenizerConfig;
-  const config = { ...fileConfig, chat_template: await readChatTemplate(dir, fileConfig) };
+  const config = { ...fileConfig, chat_template: await readChatTemplate(dir, fileConfig.chat_template) };
   try {
     return new HfTokenizerFiles(new HfTokenizer(json as object, config), config);
   } catch (error) {

@@ -102,26 +102,3 @@ export async function readPointedManifest(store: ObjectStore, prefix: string, po
   }
   return { manifest, bytes };
 }
-
-/**
- * Fetches every file of a checkpoint and verifies each against the manifest's SHA-256, handing each
- * verified file to `onFile` (which writes it somewhere). Throws CheckpointReadError on the first
- * missing or damaged file.
- */
-export async function fetchVerifiedFiles(
-  store: ObjectStore,
-  prefix: string,
-  manifest: CheckpointManifest,
-  onFile: (path: string, bytes: Uint8Array) => Promise<void>,
-): Promise<void> {
-  for (const [path, expected] of Object.entries(manifest.files)) {
-    const key = checkpointKey(prefix, manifest.version, path);
-    const bytes = await get(store, key);
-    if (bytes === null) throw new CheckpointReadError('missing_file', `checkpoint ${manifest.version}: file ${path} is missing from the store`);
-    const actual = await sha256Hex(bytes);
-    if (actual !== expected) {
-      throw new CheckpointReadError('checksum', `checkpoint ${manifest.version}: ${path} has sha256 ${actual}, its manifest says ${expected}`);
-    }
-    await onFile(path, bytes);
-  }
-}

@@ -1,8 +1,9 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../bytes.ts';
+import { sha256File } from './files.ts';
 import { FsObjectStore } from './fs.ts';
 import { ChecksumMismatchError } from './object-store.ts';
 
@@ -63,5 +64,21 @@ describe('FsObjectStore', () => {
     for (const key of ['../x', 'a/../../x', '/abs', 'a//b', '', '.tmp/x']) {
       await expect(store.put(key, bytes('x'))).rejects.toThrow(/invalid object key/);
     }
+  });
+
+  it('moves files in and out streamed (putFile/getFile), checking the sha256 and leaving no partial files', async () => {
+    const source = join(root, 'weights.bin');
+    await writeFile(source, 'w'.repeat(300_000));
+    const sha256 = await sha256Hex(bytes('w'.repeat(300_000)));
+    await store.putFile('checkpoints/v1/model.safetensors', source, { sha256 });
+    await expect(store.putFile('checkpoints/v1/other', source, { sha256: await sha256Hex(bytes('x')) })).rejects.toBeInstanceOf(ChecksumMismatchError);
+    expect(await store.list('checkpoints/')).toEqual(['checkpoints/v1/model.safetensors']);
+    const out = join(root, 'out');
+    await mkdir(out);
+    expect(await store.getFile('checkpoints/v1/model.safetensors', join(out, 'a.bin'))).toBe(true);
+    expect(await store.getFile('checkpoints/v1/missing', join(out, 'b.bin'))).toBe(false);
+    expect(await readdir(out)).toEqual(['a.bin']);
+    expect(await sha256File(join(out, 'a.bin'))).toBe(sha256);
+    expect(await readdir(join(root, '.tmp'))).toEqual([]);
   });
 });

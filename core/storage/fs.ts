@@ -1,7 +1,9 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { copyFile, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { sha256Hex } from '../bytes.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { fsyncDir, writeFileAtomic } from './atomic-file.ts';
+import { sha256File } from './files.ts';
 import { assertValidKey, ChecksumMismatchError, type ObjectStore, type PutOptions } from './object-store.ts';
 
 /** Where in-progress writes live, inside the root so that the final rename never crosses filesystems. */
@@ -26,6 +28,48 @@ export class FsObjectStore implements ObjectStore {
       if (actual !== options.sha256) throw new ChecksumMismatchError(key, options.sha256, actual);
     }
     await writeFileAtomic(path, bytes, join(this.root, TMP_DIR));
+  }
+
+  /** Copied into the temp area, checked, fsynced and renamed into place: as atomic as put, any size. */
+  async putFile(key: string, path: string, options: PutOptions = {}): Promise<void> {
+    const target = this.pathOf(key);
+    const tmpDir = join(this.root, TMP_DIR);
+    await mkdir(tmpDir, { recursive: true });
+    const tmp = join(tmpDir, `${randomUUID()}.tmp`);
+    try {
+      await copyFile(path, tmp);
+      if (options.sha256 !== undefined) {
+        const actual = await sha256File(tmp);
+        if (actual !== options.sha256) throw new ChecksumMismatchError(key, options.sha256, actual);
+      }
+      const handle = await open(tmp, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await mkdir(dirname(target), { recursive: true });
+      await rename(tmp, target);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw error;
+    }
+    await fsyncDir(dirname(target));
+  }
+
+  /** `path`'s directory must exist. */
+  async getFile(key: string, path: string): Promise<boolean> {
+    const partial = `${path}.partial-${randomUUID()}`;
+    try {
+      await copyFile(this.pathOf(key), partial);
+      await rename(partial, path);
+      return true;
+    } catch (error) {
+      await rm(partial, { force: true });
+      // The caller made the destination's directory, so a missing file is the object.
+      if (isNotFound(error)) return false;
+      throw error;
+    }
   }
 
   async get(key: string): Promise<Uint8Array | null> {

@@ -15,6 +15,14 @@ export interface PutOptions {
 
 export interface ObjectStore {
   put(key: string, bytes: Uint8Array, options?: PutOptions): Promise<void>;
+  /**
+   * Uploads the file at `path` as `key`, streamed from disk, so an object of any size (checkpoint weights
+   * run to gigabytes) never sits in memory whole. Same atomicity and sha256 check as put. Node drivers
+   * have it; core/storage/files.ts falls back to put for stores without it.
+   */
+  putFile?(key: string, path: string, options?: PutOptions): Promise<void>;
+  /** Downloads `key` into the file at `path` (created or replaced whole), streamed; false when there is no such key. */
+  getFile?(key: string, path: string): Promise<boolean>;
   /** The object's bytes, or null when there is no such key. */
   get(key: string): Promise<Uint8Array | null>;
   /** Every key that starts with `prefix`, in lexicographic order. */

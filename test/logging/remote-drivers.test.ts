@@ -1,6 +1,6 @@
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,8 +10,16 @@ import { createQueueFromEnv } from '../../core/queue/from-env.ts';
 import { SqsQueue } from '../../core/queue/sqs.ts';
 import { ConfigError } from '../../core/env.ts';
 import { createStorageFromEnv } from '../../core/storage/from-env.ts';
+import { sha256File } from '../../core/storage/files.ts';
 import { S3ObjectStore } from '../../core/storage/s3.ts';
 import { Emulator, remoteLoggingEnv, S3RVER_CREDENTIALS } from './emulators.ts';
+
+/** A small file (one PutObject, under the part size). */
+async function small(dir: string): Promise<string> {
+  const path = join(dir, 'small.json');
+  await writeFile(path, '{"a":1}');
+  return path;
+}
 
 /** The S3 and SQS drivers against real servers speaking the protocols (s3rver, fauxqs) on localhost. */
 describe('S3 and SQS drivers', () => {
@@ -62,6 +70,26 @@ describe('S3 and SQS drivers', () => {
     await store.delete('elsewhere/c');
     expect(await store.list('elsewhere/')).toEqual([]);
     await store.close?.();
+  });
+
+  it('S3ObjectStore moves files of any size: multipart upload above the part size, streamed download', async () => {
+    const store = new S3ObjectStore({ bucket, region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: S3RVER_CREDENTIALS, partBytes: 5 * 1024 * 1024 });
+    const file = join(dir, 'weights.bin');
+    const bytes = new Uint8Array(12 * 1024 * 1024 + 123).map((_, i) => (i * 7919) % 251);
+    await writeFile(file, bytes);
+    const sha256 = await sha256Hex(bytes);
+    await store.putFile('checkpoints/v1/model.safetensors', file, { sha256 }); // 3 parts
+    await store.putFile('checkpoints/v1/small.json', await small(dir));
+    expect(await store.getFile('checkpoints/v1/model.safetensors', join(dir, 'back.bin'))).toBe(true);
+    expect(await sha256File(join(dir, 'back.bin'))).toBe(sha256);
+    const head = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS });
+    const meta = await head.send(new HeadObjectCommand({ Bucket: bucket, Key: 'checkpoints/v1/model.safetensors' }));
+    head.destroy();
+    expect(meta).toMatchObject({ Metadata: { sha256 }, ContentLength: bytes.length });
+    expect(await store.get('checkpoints/v1/small.json')).toEqual(new TextEncoder().encode('{"a":1}'));
+    expect(await store.getFile('checkpoints/v1/missing', join(dir, 'missing.bin'))).toBe(false);
+    expect(await readdir(dir)).not.toContain('missing.bin');
+    await store.close();
   });
 
   it('SqsQueue sends, receives, redelivers after the visibility timeout, extends and deletes', async () => {

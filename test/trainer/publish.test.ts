@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCommand } from '../cli-run.ts';
 import { publishCommand } from '../../cli/commands/publish.ts';
-import { fetchVerifiedFiles, readLatestPointer, readPointedManifest } from '../../core/checkpoints/layout.ts';
+import { downloadVerifiedCheckpoint } from '../../core/checkpoints/download.ts';
+import { readLatestPointer, readPointedManifest } from '../../core/checkpoints/layout.ts';
 import { FsObjectStore } from '../../core/storage/fs.ts';
 import { PublishConflictError, PublishError, publishCheckpoint, type PublishOptions } from '../../trainer/publish/publish.ts';
 import { parseBudgetSchedule } from '../../trainer/run/budget.ts';
@@ -56,9 +57,9 @@ describe('publishCheckpoint', () => {
     expect(pointer.version).toBe('v1');
     const read = await readPointedManifest(store, 'checkpoints', pointer);
     expect(read.manifest).toEqual(manifest);
-    let fetched = 0;
-    await fetchVerifiedFiles(store, 'checkpoints', manifest, async () => void fetched++);
-    expect(fetched).toBe(Object.keys(manifest.files).length);
+    const copy = join(root, 'copy');
+    await downloadVerifiedCheckpoint(store, 'checkpoints', manifest, copy);
+    for (const path of Object.keys(manifest.files)) expect(await readFile(join(copy, path))).toEqual(await readFile(join(modelDir, path)));
   });
 
   it('never moves latest to a half-written checkpoint, whichever write the store fails on, and a retry completes it', async () => {

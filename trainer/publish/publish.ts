@@ -1,6 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256Hex } from '../../core/bytes.ts';
+import { defaultChatTemplate, readChatTemplate, type ChatTemplateSource } from '../../core/hf/files.ts';
+import { putFileInStore, sha256File } from '../../core/storage/files.ts';
 import {
   assertCheckpointVersion,
   checkpointKey,
@@ -88,7 +90,7 @@ export async function publishCheckpoint(options: PublishOptions): Promise<Publis
     tool_budget: { limit: budgetAt(options.schedule, options.step), schedule: options.schedule },
     metrics: options.metrics ?? {},
     tokenizer: 'tokenizer.json',
-    chat_template: await readChatTemplate(options.modelDir),
+    chat_template: await readModelChatTemplate(options.modelDir),
   });
   if (!('tokenizer.json' in manifest.files)) throw new Error(`${options.modelDir} has no tokenizer.json; a checkpoint needs its tokenizer`);
   const manifestBytes = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
@@ -118,7 +120,7 @@ export async function publishCheckpoint(options: PublishOptions): Promise<Publis
   };
   for (const [i, file] of files.entries()) {
     const key = checkpointKey(prefix, version, file.path);
-    await stage(`file ${i + 1} of ${files.length}`, key)(() => store.put(key, file.bytes, { sha256: file.sha256 }));
+    await stage(`file ${i + 1} of ${files.length}`, key)(() => putFileInStore(store, key, join(options.modelDir, file.path), { sha256: file.sha256 }));
     options.onFile?.(file.path, i + 1, files.length);
   }
   const mKey = manifestKey(prefix, version);
@@ -139,11 +141,10 @@ export async function publishCheckpoint(options: PublishOptions): Promise<Publis
 
 interface HashedFile {
   path: string;
-  bytes: Uint8Array;
   sha256: string;
 }
 
-/** Every regular file under `dir` (recursively, '/'-separated relative paths), skipping dotfiles such as cache markers. */
+/** Every regular file under `dir` (recursively, '/'-separated relative paths) with its SHA-256, skipping dotfiles such as cache markers. */
 async function hashModelDir(dir: string): Promise<HashedFile[]> {
   const out: HashedFile[] = [];
   const walk = async (rel: string): Promise<void> => {
@@ -153,10 +154,7 @@ async function hashModelDir(dir: string): Promise<HashedFile[]> {
       const path = rel ? `${rel}/${entry.name}` : entry.name;
       if (path === MANIFEST_FILE) throw new Error(`${dir} contains ${MANIFEST_FILE}, a name the checkpoint layout reserves`);
       if (entry.isDirectory()) await walk(path);
-      else if (entry.isFile()) {
-        const bytes = new Uint8Array(await readFile(join(dir, path)));
-        out.push({ path, bytes, sha256: await sha256Hex(bytes) });
-      }
+      else if (entry.isFile()) out.push({ path, sha256: await sha256File(join(dir, path)) });
     }
   };
   await walk('');
@@ -166,18 +164,14 @@ async function hashModelDir(dir: string): Promise<HashedFile[]> {
   return out;
 }
 
-async function readChatTemplate(dir: string): Promise<string> {
-  let config: { chat_template?: unknown };
+async function readModelChatTemplate(dir: string): Promise<string> {
+  let config: { chat_template?: ChatTemplateSource };
   try {
     config = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8'));
   } catch (error) {
     throw new Error(`${dir}/tokenizer_config.json: ${(error as Error).message}`);
   }
-  const template = config.chat_template;
-  // HF allows one template or a list of named ones; the default one is what serving uses.
-  const chosen = Array.isArray(template)
-    ? (template.find((t) => t?.name === 'default') ?? template[0])?.template
-    : template;
-  if (typeof chosen !== 'string' || chosen === '') throw new Error(`${dir}/tokenizer_config.json has no chat_template; a checkpoint needs one`);
+  const chosen = defaultChatTemplate(await readChatTemplate(dir, config.chat_template));
+  if (typeof chosen !== 'string' || chosen === '') throw new Error(`${dir} has no chat template (chat_template.jinja, or chat_template in tokenizer_config.json); a checkpoint needs one`);
   return chosen;
 }

@@ -1,6 +1,7 @@
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { fetchVerifiedFiles, readLatestPointer, readPointedManifest, CHECKPOINT_VERSION } from '../../core/checkpoints/layout.ts';
+import { downloadVerifiedCheckpoint } from '../../core/checkpoints/download.ts';
+import { readLatestPointer, readPointedManifest, CHECKPOINT_VERSION } from '../../core/checkpoints/layout.ts';
 import type { QueueConsumer } from '../../core/queue/queue.ts';
 import type { TrajectoryRecord } from '../../core/schemas/trajectory.ts';
 import type { ObjectStore } from '../../core/storage/object-store.ts';
@@ -303,12 +304,7 @@ async function newRunState(runDir: string, options: TrainerOptions): Promise<Run
     // Start from what the API serves now: download and verify it into the run directory.
     const { manifest } = await readPointedManifest(options.store, options.prefix, latest);
     const rel = join('models', `init-${latest.version}`);
-    await replaceDir(join(runDir, rel), async (dir) => {
-      await fetchVerifiedFiles(options.store, options.prefix, manifest, async (path, bytes) => {
-        await mkdir(dirname(join(dir, path)), { recursive: true });
-        await writeFile(join(dir, path), bytes);
-      });
-    });
+    await replaceDir(join(runDir, rel), (dir) => downloadVerifiedCheckpoint(options.store, options.prefix, manifest, dir));
     model = { dir: rel, version: latest.version, engine_state: null };
   } else {
     throw new Error(`nothing to start from: no checkpoint is published under ${options.prefix}/ yet; pass --init <model dir>`);
