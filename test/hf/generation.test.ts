@@ -9,11 +9,13 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnnxBackend } from '../../api/models/onnx/backend.ts';
 import { loadTokenizer } from '../../api/models/tokenizer.ts';
 import { importHfCheckpoint } from '../../core/hf/convert.ts';
+import { CpuEngine } from '../../trainer/engines/cpu/engine.ts';
 import { hfFixture, reference, runPython, type FixtureArch, type HfFixture } from './env.ts';
 
 interface Reference {
@@ -24,6 +26,7 @@ interface Reference {
 }
 
 const TURN_TOKENS = 24;
+const EMBEDDED_MODEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'model', 'default');
 const TOLERANCE = 1e-4;
 const PROBLEMS = ['What is 2 + 2? Check it with code.', 'Compute \\frac{3}{4} + 0.25.', '求 12 × 34 的值。'];
 
@@ -158,4 +161,28 @@ describe('cir import storage options', () => {
     expect(files.filter((f) => f.startsWith('model-'))).toHaveLength(2);
     expect(files).toContain('model.safetensors.index.json');
   });
+});
+
+describe('a checkpoint the cpu engine exports (the embedded model)', () => {
+  it('loads in transformers from its model.safetensors and config.json, and generates what our runtime does', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'cir-cpu-export-'));
+    const engine = await CpuEngine.create({ kind: 'model-dir', dir: EMBEDDED_MODEL_DIR }, { threads: 1 });
+    try {
+      expect(await engine.exportOnnx(work)).toContain('model.safetensors');
+      const backend = await OnnxBackend.load(work, { threads: 1 });
+      try {
+        const prompt = backend.tokenizer.applyChatTemplate([{ role: 'user', content: 'What is 407 times 94? Give the answer modulo 748.' }]);
+        const tool = backend.tokenizer.encode('```output\n110\n```\n', { addSpecialTokens: false });
+        const [ref] = await reference<Reference>(work, [{ op: 'generate', prompt, turns: [{ max_new_tokens: TURN_TOKENS }, { append: tool, max_new_tokens: TURN_TOKENS }] }]);
+        const ours = await rollout(backend, prompt, tool);
+        expect(ours.turns).toEqual(ref!.turns);
+        expect(maxLogprobDiff(ours.logprobs, ref!.logprobs)).toBeLessThan(TOLERANCE);
+      } finally {
+        await backend.dispose();
+      }
+    } finally {
+      await engine.dispose();
+      await rm(work, { recursive: true, force: true });
+    }
+  }, 600_000);
 });

@@ -1,16 +1,16 @@
 /**
- * The model directory in the HF-optimum ONNX layout, as the trainer reads and writes it: config.json
- * ↔ DecoderConfig, weights from model.onnx's initializers, tokenizer files to carry along.
+ * The model directory as the trainer reads and writes it: config.json ↔ DecoderConfig, the weights from
+ * the Hugging Face safetensors (or, for directories that only have it, model.onnx's initializers), the
+ * ONNX model in the HF-optimum layout, and the tokenizer files carried along.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CheckpointWeights, readCheckpointWeights } from '../../core/hf/checkpoint-weights.ts';
 import { decoderConfigFromHf } from '../../core/hf/config.ts';
-import { decoderWeightShapes, type DecoderConfig } from '../../core/onnx/decoder.ts';
+import { copyTokenizerFiles } from '../../core/hf/files.ts';
+import { decoderWeightShapes, exportDecoder, type DecoderConfig } from '../../core/onnx/decoder.ts';
 import { readOnnxFloatInitializers } from './onnx-weights.ts';
-
-// TODO(move): callers import these from core/hf/files.ts
-export { checkTokenizerDir, copyTokenizerFiles, TOKENIZER_FILES } from '../../core/hf/files.ts';
+import { encodeSafetensors } from './safetensors.ts';
 
 async function findModelFile(dir: string): Promise<string> {
   for (const candidate of ['model.onnx', join('onnx', 'model.onnx')]) {
@@ -55,4 +55,18 @@ export async function readModelDir(dir: string): Promise<{ config: DecoderConfig
     weights[name] = found.data;
   }
   return { config, weights };
+}
+
+/**
+ * Writes a model directory that the API serves and that vLLM or transformers load: model.onnx,
+ * config.json, generation_config.json, model.safetensors (the weights under their HF names, float32; a tied
+ * lm_head is not stored, as save_pretrained does) and the tokenizer files of `tokenizerDir`. Returns the
+ * files written.
+ */
+export async function writeModelDir(config: DecoderConfig, weights: Readonly<Record<string, Float32Array>>, dir: string, tokenizerDir: string): Promise<string[]> {
+  await exportDecoder(config, weights, dir);
+  const tensors = Object.fromEntries(Object.entries(decoderWeightShapes(config)).map(([name, shape]) => [name, { data: weights[name]!, shape }]));
+  await writeFile(join(dir, 'model.safetensors'), encodeSafetensors(tensors, { format: 'pt' }));
+  const tokenizer = await copyTokenizerFiles(tokenizerDir, dir);
+  return ['model.onnx', 'config.json', 'generation_config.json', 'model.safetensors', ...tokenizer];
 }

@@ -7,11 +7,12 @@
 import { availableParallelism } from 'node:os';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { exportDecoder, type DecoderConfig } from '../../../core/onnx/decoder.ts';
+import { checkTokenizerDir } from '../../../core/hf/files.ts';
+import type { DecoderConfig } from '../../../core/onnx/decoder.ts';
 import { aggregationWeights, policyLoss } from '../../algorithms/policy-loss.ts';
 import { DEFAULT_POLICY_LOSS, type PolicyLossConfig } from '../../algorithms/types.ts';
 import type { SupervisedSequence, TrainBatch, TrainSample } from '../../batch/types.ts';
-import { checkTokenizerDir, copyTokenizerFiles, readModelDir } from '../model-dir.ts';
+import { readModelDir, writeModelDir } from '../model-dir.ts';
 import { DEFAULT_OPTIMIZER, type Engine, type EngineInit, type EngineOptions, type LogprobRequest, type OptimizerConfig, type RlStepMetrics, type SupervisedStepMetrics } from '../types.ts';
 import { AdamW } from './adamw.ts';
 import { DecoderModel, type PackedBatch } from './decoder.ts';
@@ -296,9 +297,7 @@ export class CpuEngine implements Engine {
 
   async exportOnnx(dir: string): Promise<string[]> {
     this.checkUsable();
-    await exportDecoder(this.config, this.layout.named(this.params), dir);
-    const tokenizer = await copyTokenizerFiles(this.tokenizerDir, dir);
-    return ['model.onnx', 'config.json', 'generation_config.json', ...tokenizer];
+    return writeModelDir(this.config, this.layout.named(this.params), dir, this.tokenizerDir);
   }
 
   async saveState(dir: string): Promise<void> {
