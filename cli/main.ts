@@ -62,6 +62,13 @@ const COMMANDS: Record<string, CommandEntry> = {
       return { run: m.publishCommand, usage: m.publishUsage };
     },
   },
+  pull: {
+    summary: 'download a published checkpoint (verified) into a directory vLLM serves; --watch to follow training',
+    load: async () => {
+      const m = await import('./commands/pull.ts');
+      return { run: m.pullCommand, usage: m.pullUsage };
+    },
+  },
   eval: {
     summary: 'evaluate a model on math benchmarks (avg@k, pass@k, tool use, report); compare runs',
     load: async () => {
