@@ -49,7 +49,7 @@ const COMMANDS: Record<string, CommandEntry> = {
     },
   },
   train: {
-    summary: 'consume logged trajectories, train (cpu engine) and publish a checkpoint; --loop to keep going',
+    summary: 'consume logged trajectories, train (cpu engine, or torch on GPUs) and publish a checkpoint; --loop to keep going',
     load: async () => {
       const m = await import('./commands/train.ts');
       return { run: m.trainCommand, usage: m.trainUsage };

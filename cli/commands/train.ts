@@ -2,8 +2,8 @@ import { parseArgs } from 'node:util';
 import { createQueueFromEnv } from '../../core/queue/from-env.ts';
 import { createStorageFromEnv } from '../../core/storage/from-env.ts';
 import { buildBatch, type BatchOptions, type VoidTurnPolicy } from '../../trainer/batch/build.ts';
-import { createCpuEngine } from '../../trainer/engines/cpu/engine.ts';
-import type { EngineOptions } from '../../trainer/engines/types.ts';
+import { ENGINE_KINDS, engineFactory, type EngineKind } from '../../trainer/engines/index.ts';
+import type { TorchEngineOptions } from '../../trainer/engines/torch/engine.ts';
 import { parseBudgetSchedule } from '../../trainer/run/budget.ts';
 import { trainerEnv } from '../../trainer/run/env.ts';
 import { Progress } from '../../trainer/run/progress.ts';
@@ -15,10 +15,19 @@ import { UsageError, type CommandIO } from '../io.ts';
 export const trainUsage = `usage: cir train --run-dir DIR [--loop] [--init MODEL_DIR] [--budget SCHEDULE] [--batch-records N]
                  [--min-records N] [--epochs N] [--lr X] [--estimator grpo|rpp] [--void-turns keep|mask_turn|mask_sample]
                  [--max-steps N] [--wait-s S] [--lease-s S] [--threads N] [--notify SERVER_URL ...]
-One batch job: consume the trajectories queued by the API (CIR_QUEUE*), train on them (cpu engine), export
-the model and publish it as a checkpoint (CIR_STORAGE*, under CIR_CHECKPOINTS, default "checkpoints") that
-servers watching the store pick up. --loop keeps consuming and training until SIGINT/SIGTERM.
+                 [--engine cpu|torch] [--device auto|cpu|cuda] [--dtype bf16|fp32] [--nproc N] [--onnx fp32|fp16|none]
+One batch job: consume the trajectories queued by the API (CIR_QUEUE*), train on them, export the model and
+publish it as a checkpoint (CIR_STORAGE*, under CIR_CHECKPOINTS, default "checkpoints") that servers
+watching the store pick up. --loop keeps consuming and training until SIGINT/SIGTERM.
 State, metrics.jsonl and plots/*.svg live in the run directory; a run resumes where it stopped.
+  --engine        cpu (default: in-process, small Llama/Qwen2 models) or torch (PyTorch + transformers, for
+                  GPUs: Llama, Qwen2, Qwen3 checkpoints; Python from CIR_TORCH_PYTHON or .venv, made by
+                  \`npm run setup:python\`). A torch checkpoint holds the Hugging Face weights and the ONNX export
+  --device        torch: auto (CUDA when torch sees a GPU), cpu or cuda
+  --dtype         torch: fp32 (default) or bf16 (autocast on CUDA over fp32 master weights)
+  --nproc         torch: processes, one per GPU (torchrun with DDP); default 1
+  --onnx          torch: the ONNX export beside the Hugging Face weights, for servers running the model
+                  in-process: fp32 (default), fp16, or none (checkpoints for vLLM only: cir pull serves them)
   --init          weights of a new run (default: the latest published checkpoint)
   --budget        tool-call budget schedule written into each checkpoint, e.g. 0:2,40:3,80:4 (default 2)
   --batch-records records per step (default 64); --min-records: fewer pending, no step (default 1)
@@ -29,6 +38,7 @@ State, metrics.jsonl and plots/*.svg live in the run directory; a run resumes wh
   --notify        after each publish, tell this server to swap now (POST /v1/checkpoints/check; bearer key
                   from CIR_NOTIFY_API_KEY; repeatable); servers also find new checkpoints by polling
   --lease-s       visibility timeout of received messages: how soon a message comes back if this trainer dies (default 300)
+  --threads       compute threads (cpu engine: matrix products; torch: torch.set_num_threads)
 Prints a JSON summary on stdout; progress goes to stderr. Exit 0 also when the queue was empty.`;
 
 export async function trainCommand(argv: string[], io: CommandIO): Promise<number> {
@@ -51,6 +61,11 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
       'lease-s': { type: 'string', default: '300' },
       threads: { type: 'string' },
       notify: { type: 'string', multiple: true },
+      engine: { type: 'string', default: 'cpu' },
+      device: { type: 'string' },
+      dtype: { type: 'string' },
+      nproc: { type: 'string' },
+      onnx: { type: 'string' },
     },
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -71,7 +86,13 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
     throw new UsageError(`--budget: ${(error as Error).message}`);
   }
   const lr = positive('lr');
-  const engineOptions: EngineOptions = { ...(int('threads', 1) !== undefined && { threads: int('threads', 1) }), ...(lr !== undefined && { optimizer: { lr } }) };
+  const engine = values.engine as EngineKind;
+  if (!ENGINE_KINDS.includes(engine)) throw new UsageError(`--engine must be ${ENGINE_KINDS.join(' or ')}, got "${values.engine}"`);
+  const engineOptions: TorchEngineOptions = {
+    ...(int('threads', 1) !== undefined && { threads: int('threads', 1) }),
+    ...(lr !== undefined && { optimizer: { lr } }),
+    ...torchOptions(engine, values),
+  };
 
   // A bad variable throws ConfigError, which the CLI reports with exit code 2.
   const env = trainerEnv(process.env);
@@ -96,7 +117,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
       store,
       queue,
       prefix: env.CIR_CHECKPOINTS,
-      createEngine: createCpuEngine,
+      createEngine: engineFactory(engine),
       engineOptions,
       buildBatch: (records) => buildBatch(records, { estimator, voidTurns }),
       init: values.init ? { dir: values.init, version: null } : undefined,
@@ -151,6 +172,29 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
     await queue.close?.();
     await store.close?.();
   }
+}
+
+/** --device, --dtype, --nproc and --onnx: checked here, so a typo is a usage error rather than a failed start. */
+function torchOptions(
+  engine: EngineKind,
+  values: { device?: string; dtype?: string; nproc?: string; onnx?: string },
+): Pick<TorchEngineOptions, 'device' | 'dtype' | 'nproc' | 'onnx'> {
+  const given = (['device', 'dtype', 'nproc', 'onnx'] as const).filter((name) => values[name] !== undefined);
+  if (engine !== 'torch') {
+    if (given.length > 0) throw new UsageError(`--${given.join(', --')} ${given.length > 1 ? 'apply' : 'applies'} to --engine torch only`);
+    return {};
+  }
+  const { device, dtype, onnx } = values;
+  if (device !== undefined && !['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device must be auto, cpu or cuda, got "${device}"`);
+  if (dtype !== undefined && !['bf16', 'fp32'].includes(dtype)) throw new UsageError(`--dtype must be bf16 or fp32, got "${dtype}"`);
+  if (onnx !== undefined && !['fp32', 'fp16', 'none'].includes(onnx)) throw new UsageError(`--onnx must be fp32, fp16 or none, got "${onnx}"`);
+  const nproc = intArg('nproc', values.nproc, 1);
+  return {
+    ...(device !== undefined && { device: device as TorchEngineOptions['device'] }),
+    ...(dtype !== undefined && { dtype: dtype as TorchEngineOptions['dtype'] }),
+    ...(nproc !== undefined && { nproc }),
+    ...(onnx !== undefined && { onnx: onnx as TorchEngineOptions['onnx'] }),
+  };
 }
 
 function fmt(value: unknown): string {

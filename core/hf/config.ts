@@ -5,6 +5,8 @@
  * and refuses what it cannot reproduce exactly (another architecture, sliding-window layers, a rope
  * type whose frequencies depend on the sequence length) with a message naming the field.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import type { DecoderConfig, RopeScaling } from '../onnx/decoder.ts';
 
@@ -150,4 +152,22 @@ export function checkpointDtype(json: unknown): string | undefined {
   const c = json as { dtype?: unknown; torch_dtype?: unknown };
   const value = c.dtype ?? c.torch_dtype;
   return typeof value === 'string' ? value : undefined;
+}
+
+/** Reads `dir`/config.json: the parsed JSON and its DecoderConfig; throws naming the file when it is missing, not JSON or not supported. */
+export async function readHfConfigFile(dir: string): Promise<{ json: Record<string, unknown>; config: DecoderConfig }> {
+  const path = join(dir, 'config.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new Error(`no config.json in ${dir}: not a Hugging Face model directory`);
+  }
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return { json, config: decoderConfigFromHf(json, path) };
 }

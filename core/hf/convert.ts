@@ -11,27 +11,10 @@
  */
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { countParameters, decoderWeightShapes, writeDecoderOnnx, type DecoderConfig, type OnnxWriteOptions } from '../onnx/decoder.ts';
+import { countParameters, decoderWeightShapes, hfGenerationConfigJson, writeDecoderOnnx, type DecoderConfig, type OnnxWriteOptions } from '../onnx/decoder.ts';
 import { CheckpointWeights, checkCheckpointWeights } from './checkpoint-weights.ts';
-import { decoderConfigFromHf } from './config.ts';
+import { readHfConfigFile } from './config.ts';
 import { checkTokenizerDir, copyTokenizerFiles } from './files.ts';
-
-async function readConfig(dir: string): Promise<{ json: Record<string, unknown>; config: DecoderConfig }> {
-  const path = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new Error(`no config.json in ${dir}: not a Hugging Face model directory`);
-  }
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${path} is not valid JSON: ${(error as Error).message}`);
-  }
-  return { json, config: decoderConfigFromHf(json, path) };
-}
 
 export interface ConvertOptions extends OnnxWriteOptions {
   /** Called after each weight is converted. */
@@ -40,7 +23,7 @@ export interface ConvertOptions extends OnnxWriteOptions {
 
 /** Reads the checkpoint in `hfDir` (config.json + safetensors) and writes model.onnx (+ model.onnx_data) into `outDir`. */
 export async function writeOnnxFromHf(hfDir: string, outDir: string, options: ConvertOptions = {}): Promise<string[]> {
-  const { config } = await readConfig(hfDir);
+  const { config } = await readHfConfigFile(hfDir);
   const weights = await CheckpointWeights.open(hfDir);
   try {
     checkCheckpointWeights(weights, config);
@@ -90,7 +73,7 @@ export async function importHfCheckpoint(hfDir: string, outDir: string, options:
   const target = resolve(outDir);
   if (!(await stat(source).catch(() => undefined))?.isDirectory()) throw new Error(`${source} is not a directory`);
   if (source === target) throw new Error('--out must be another directory than the checkpoint');
-  const { json, config } = await readConfig(source);
+  const { json, config } = await readHfConfigFile(source);
   try {
     await checkTokenizerDir(source);
   } catch {
@@ -107,10 +90,7 @@ export async function importHfCheckpoint(hfDir: string, outDir: string, options:
     const files = ['config.json'];
     await copyFile(join(source, 'config.json'), join(work, 'config.json'));
     if (await isFile(join(source, 'generation_config.json'))) await copyFile(join(source, 'generation_config.json'), join(work, 'generation_config.json'));
-    else {
-      const generation = { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId, pad_token_id: config.padTokenId ?? null };
-      await writeFile(join(work, 'generation_config.json'), `${JSON.stringify(generation, null, 2)}\n`);
-    }
+    else await writeFile(join(work, 'generation_config.json'), `${JSON.stringify(hfGenerationConfigJson(config), null, 2)}\n`);
     files.push('generation_config.json');
     for (const file of await weightFiles(source)) {
       await copyFile(join(source, file), join(work, file));

@@ -438,6 +438,11 @@ export async function writeDecoderOnnx(config: DecoderConfig, weights: DecoderWe
   return external ? ['model.onnx', EXTERNAL_DATA_FILE] : ['model.onnx'];
 }
 
+/** HF `generation_config.json` for the decoder (its special tokens). */
+export function hfGenerationConfigJson(config: DecoderConfig): Record<string, unknown> {
+  return { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId, pad_token_id: config.padTokenId ?? null };
+}
+
 /**
  * Writes `model.onnx`, `config.json` and `generation_config.json` into `outDir` (created if
  * needed). Tokenizer files are written separately (see bpe.ts), since a trainer re-exporting
@@ -447,6 +452,5 @@ export async function exportDecoder(config: DecoderConfig, weights: Readonly<Rec
   checkWeights(config, weights);
   await writeDecoderOnnx(config, weights, outDir);
   await writeFile(join(outDir, 'config.json'), `${JSON.stringify(hfConfigJson(config), null, 2)}\n`);
-  const generation = { bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId, pad_token_id: config.padTokenId ?? null };
-  await writeFile(join(outDir, 'generation_config.json'), `${JSON.stringify(generation, null, 2)}\n`);
+  await writeFile(join(outDir, 'generation_config.json'), `${JSON.stringify(hfGenerationConfigJson(config), null, 2)}\n`);
 }

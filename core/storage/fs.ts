@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { copyFile, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { sha256Hex } from '../bytes.ts';
-import { fsyncDir, writeFileAtomic } from './atomic-file.ts';
+import { replaceFileAtomic, writeFileAtomic } from './atomic-file.ts';
 import { sha256File } from './files.ts';
 import { assertValidKey, ChecksumMismatchError, type ObjectStore, type PutOptions } from './object-store.ts';
 
@@ -32,29 +32,12 @@ export class FsObjectStore implements ObjectStore {
 
   /** Copied into the temp area, checked, fsynced and renamed into place: as atomic as put, any size. */
   async putFile(key: string, path: string, options: PutOptions = {}): Promise<void> {
-    const target = this.pathOf(key);
-    const tmpDir = join(this.root, TMP_DIR);
-    await mkdir(tmpDir, { recursive: true });
-    const tmp = join(tmpDir, `${randomUUID()}.tmp`);
-    try {
+    await replaceFileAtomic(this.pathOf(key), join(this.root, TMP_DIR), async (tmp) => {
       await copyFile(path, tmp);
-      if (options.sha256 !== undefined) {
-        const actual = await sha256File(tmp);
-        if (actual !== options.sha256) throw new ChecksumMismatchError(key, options.sha256, actual);
-      }
-      const handle = await open(tmp, 'r+');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await mkdir(dirname(target), { recursive: true });
-      await rename(tmp, target);
-    } catch (error) {
-      await rm(tmp, { force: true });
-      throw error;
-    }
-    await fsyncDir(dirname(target));
+      if (options.sha256 === undefined) return;
+      const actual = await sha256File(tmp);
+      if (actual !== options.sha256) throw new ChecksumMismatchError(key, options.sha256, actual);
+    });
   }
 
   /** `path`'s directory must exist. */

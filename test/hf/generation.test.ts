@@ -5,7 +5,8 @@
  * rollout (generate, append a tool-output block as ids, continue from the KV cache), and reports
  * per-token logprobs within 1e-4 of transformers' log-softmax. Both ONNX files are checked: the one
  * `cir import` writes, and the Optimum-layout export of torch.onnx.export (what `optimum-cli` gives users),
- * which the runtime loads as it is.
+ * which the runtime loads as it is. All reference answers come from one Python process (importing
+ * transformers once).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,9 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnnxBackend } from '../../api/models/onnx/backend.ts';
 import { loadTokenizer } from '../../api/models/tokenizer.ts';
-import { importHfCheckpoint } from '../../core/hf/convert.ts';
+import { importHfCheckpoint, type ImportOptions } from '../../core/hf/convert.ts';
 import { CpuEngine } from '../../trainer/engines/cpu/engine.ts';
-import { hfFixture, reference, runPython, type FixtureArch, type HfFixture } from './env.ts';
+import { hfFixture, referenceMany, runPython, type FixtureArch, type HfFixture } from './env.ts';
 
 interface Reference {
   turns: number[][];
@@ -25,9 +26,10 @@ interface Reference {
   min_margin: number;
 }
 
+const ARCHS: FixtureArch[] = ['qwen2', 'llama', 'qwen3'];
 const TURN_TOKENS = 24;
-const EMBEDDED_MODEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'model', 'default');
 const TOLERANCE = 1e-4;
+const EMBEDDED_MODEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'model', 'default');
 const PROBLEMS = ['What is 2 + 2? Check it with code.', 'Compute \\frac{3}{4} + 0.25.', '求 12 × 34 的值。'];
 
 /** Our side of a rollout: greedy turns with the tool output appended as ids in between, as the reasoning loop does. */
@@ -49,115 +51,132 @@ function maxLogprobDiff(ours: (number | null)[], theirs: number[]): number {
   return ours.reduce<number>((max, x, i) => (x === null ? max : Math.max(max, Math.abs(x - theirs[i]!))), 0);
 }
 
-describe.each<FixtureArch>(['qwen2', 'llama', 'qwen3'])('%s checkpoint: generation equals transformers', (arch) => {
-  let fixture: HfFixture;
-  let work: string;
+/** The ops of a reference rollout of `prompt`, like `rollout` above. */
+const generateOp = (prompt: number[], tool: number[], extra: Record<string, unknown> = {}) => ({
+  op: 'generate',
+  prompt,
+  turns: [{ max_new_tokens: TURN_TOKENS }, { append: tool, max_new_tokens: TURN_TOKENS }],
+  ...extra,
+});
+
+let work: string;
+const fixtures = new Map<FixtureArch, HfFixture>();
+let prompts: number[][];
+let tool: number[];
+/** The qwen2 fixture stored as a Qwen2.5 release is: bf16, in shards with an index. */
+let shardedBf16: string;
+/** What the cpu engine exports from the embedded model (model.safetensors + config.json beside model.onnx). */
+let cpuExport: string;
+let cpuPrompt: number[];
+let cpuTool: number[];
+/** Per architecture: one reference rollout per problem. */
+const refs = new Map<FixtureArch, Reference[]>();
+let storageRefs: { fp32: Reference; fp16: Reference; bf16: Reference };
+let cpuRef: Reference;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cir-hf-gen-'));
+  for (const arch of ARCHS) fixtures.set(arch, await hfFixture(arch));
+  const qwen2 = fixtures.get('qwen2')!;
+  const tokenizer = await loadTokenizer(qwen2.hf);
+  prompts = PROBLEMS.map((problem) => tokenizer.applyChatTemplate([{ role: 'system', content: 'Write Python in ```python blocks.' }, { role: 'user', content: problem }]));
+  tool = tokenizer.encode('```output\n4\n```\n', { addSpecialTokens: false });
+
+  shardedBf16 = join(work, 'sharded-bf16');
+  const reshard = [
+    'import sys, torch',
+    'from transformers import AutoModelForCausalLM, AutoTokenizer',
+    'model = AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.bfloat16)',
+    'model.save_pretrained(sys.argv[2], max_shard_size="8MB")',
+    'AutoTokenizer.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2])',
+  ].join('\n');
+  await runPython('-c', [reshard, qwen2.hf, shardedBf16]);
+
+  cpuExport = join(work, 'cpu-export');
+  const engine = await CpuEngine.create({ kind: 'model-dir', dir: EMBEDDED_MODEL_DIR }, { threads: 1 });
+  try {
+    expect(await engine.exportOnnx(cpuExport)).toContain('model.safetensors');
+  } finally {
+    await engine.dispose();
+  }
+  const embedded = await loadTokenizer(cpuExport);
+  cpuPrompt = embedded.applyChatTemplate([{ role: 'user', content: 'What is 407 times 94? Give the answer modulo 748.' }]);
+  cpuTool = embedded.encode('```output\n110\n```\n', { addSpecialTokens: false });
+
+  const answers = await referenceMany<Reference>([
+    ...ARCHS.map((arch) => ({ dir: fixtures.get(arch)!.hf, ops: prompts.map((prompt) => generateOp(prompt, tool)) })),
+    { dir: qwen2.hf, ops: [generateOp(prompts[0]!, tool), generateOp(prompts[0]!, tool, { weights: 'fp16' }), generateOp(prompts[0]!, tool, { weights: 'bf16' })] },
+    { dir: cpuExport, ops: [generateOp(cpuPrompt, cpuTool)] },
+  ]);
+  ARCHS.forEach((arch, i) => refs.set(arch, answers[i]!));
+  const [fp32, fp16, bf16] = answers[ARCHS.length]!;
+  storageRefs = { fp32: fp32!, fp16: fp16!, bf16: bf16! };
+  cpuRef = answers[ARCHS.length + 1]![0]!;
+}, 600_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe.each(ARCHS)('%s checkpoint: generation equals transformers', (arch) => {
   let imported: OnnxBackend;
   let optimum: OnnxBackend;
-  let prompts: number[][];
-  let tool: number[];
-  let refs: Reference[];
 
   beforeAll(async () => {
-    fixture = await hfFixture(arch);
-    work = await mkdtemp(join(tmpdir(), `cir-hf-gen-${arch}-`));
-    await importHfCheckpoint(fixture.hf, join(work, 'model'));
-    imported = await OnnxBackend.load(join(work, 'model'), { threads: 1 });
-    optimum = await OnnxBackend.load(fixture.optimum, { threads: 1 });
-    const tokenizer = await loadTokenizer(fixture.hf);
-    prompts = PROBLEMS.map((problem) => tokenizer.applyChatTemplate([{ role: 'system', content: 'Write Python in ```python blocks.' }, { role: 'user', content: problem }]));
-    tool = tokenizer.encode('```output\n4\n```\n', { addSpecialTokens: false });
-    refs = await reference<Reference>(
-      fixture.hf,
-      prompts.map((prompt) => ({ op: 'generate', prompt, turns: [{ max_new_tokens: TURN_TOKENS }, { append: tool, max_new_tokens: TURN_TOKENS }] })),
-    );
-  }, 600_000);
+    await importHfCheckpoint(fixtures.get(arch)!.hf, join(work, arch));
+    imported = await OnnxBackend.load(join(work, arch), { threads: 1 });
+    optimum = await OnnxBackend.load(fixtures.get(arch)!.optimum, { threads: 1 });
+  }, 120_000);
 
   afterAll(async () => {
     await imported?.dispose();
     await optimum?.dispose();
-    if (work) await rm(work, { recursive: true, force: true });
   });
 
   it('the fixture has no near-ties that float rounding could flip (so equality is a fair test)', () => {
-    for (const ref of refs) expect(ref.min_margin).toBeGreaterThan(1e-4);
+    for (const ref of refs.get(arch)!) expect(ref.min_margin).toBeGreaterThan(1e-4);
   });
 
   for (const [name, backend] of [['cir import', () => imported], ['Optimum-layout export', () => optimum]] as const) {
     it(`${name}: a multi-turn rollout equals generate token for token, logprobs within 1e-4`, async () => {
+      const ref = refs.get(arch)![0]!;
       const ours = await rollout(backend(), prompts[0]!, tool);
-      expect(ours.turns).toEqual(refs[0]!.turns);
-      expect(maxLogprobDiff(ours.logprobs, refs[0]!.logprobs)).toBeLessThan(TOLERANCE);
+      expect(ours.turns).toEqual(ref.turns);
+      expect(maxLogprobDiff(ours.logprobs, ref.logprobs)).toBeLessThan(TOLERANCE);
     });
   }
 
   it('cir import: prompts of different lengths decoded together in one batch each equal their own generate', async () => {
     const results = await Promise.all(prompts.map((prompt) => rollout(imported, prompt, tool)));
     results.forEach((ours, i) => {
-      expect(ours.turns).toEqual(refs[i]!.turns);
-      expect(maxLogprobDiff(ours.logprobs, refs[i]!.logprobs)).toBeLessThan(TOLERANCE);
+      expect(ours.turns).toEqual(refs.get(arch)![i]!.turns);
+      expect(maxLogprobDiff(ours.logprobs, refs.get(arch)![i]!.logprobs)).toBeLessThan(TOLERANCE);
     });
   });
 });
 
 describe('cir import storage options', () => {
-  let fixture: HfFixture;
-  let work: string;
-  let prompt: number[];
-  let tool: number[];
-  let fp32: Reference;
-  let fp16: Reference;
-  let bf16: Reference;
-  /** The fixture as a Qwen2.5 release is stored: bf16, in shards with an index. */
-  let shardedBf16: string;
-
-  beforeAll(async () => {
-    fixture = await hfFixture('qwen2');
-    work = await mkdtemp(join(tmpdir(), 'cir-hf-import-'));
-    const tokenizer = await loadTokenizer(fixture.hf);
-    prompt = tokenizer.applyChatTemplate([{ role: 'user', content: 'What is 6 * 7?' }]);
-    tool = tokenizer.encode('```output\n42\n```\n', { addSpecialTokens: false });
-    const turns = [{ max_new_tokens: TURN_TOKENS }, { append: tool, max_new_tokens: TURN_TOKENS }];
-    [fp32, fp16, bf16] = (await reference<Reference>(fixture.hf, [
-      { op: 'generate', prompt, turns },
-      { op: 'generate', prompt, turns, weights: 'fp16' },
-      { op: 'generate', prompt, turns, weights: 'bf16' },
-    ])) as [Reference, Reference, Reference];
-    shardedBf16 = join(work, 'sharded-bf16');
-    const reshard = [
-      'import sys, torch',
-      'from transformers import AutoModelForCausalLM, AutoTokenizer',
-      'model = AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.bfloat16)',
-      'model.save_pretrained(sys.argv[2], max_shard_size="8MB")',
-      'AutoTokenizer.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2])',
-    ].join('\n');
-    await runPython('-c', [reshard, fixture.hf, shardedBf16]);
-  }, 600_000);
-
-  afterAll(async () => {
-    if (work) await rm(work, { recursive: true, force: true });
-  });
-
-  async function check(options: Parameters<typeof importHfCheckpoint>[2], ref: () => Reference, files: string[], source = () => fixture.hf): Promise<void> {
-    const dir = join(work, `out${JSON.stringify(options).replace(/\W+/g, '-')}${source() === fixture.hf ? '' : '-sharded'}`);
-    const imported = await importHfCheckpoint(source(), dir, options);
-    expect(imported.files.filter((f) => f.startsWith('model.onnx'))).toEqual(files);
+  async function check(source: string, options: ImportOptions, ref: Reference, onnxFiles: string[]): Promise<string[]> {
+    const dir = join(work, `storage-${Object.keys(options).length ? JSON.stringify(options).replace(/\W+/g, '-') : 'default'}-${source === shardedBf16 ? 'sharded' : 'single'}`);
+    const imported = await importHfCheckpoint(source, dir, options);
+    expect(imported.files.filter((f) => f.startsWith('model.onnx'))).toEqual(onnxFiles);
     const backend = await OnnxBackend.load(dir, { threads: 1 });
     try {
-      const ours = await rollout(backend, prompt, tool);
-      expect(ours.turns).toEqual(ref().turns);
-      expect(maxLogprobDiff(ours.logprobs, ref().logprobs)).toBeLessThan(TOLERANCE);
+      const ours = await rollout(backend, prompts[0]!, tool);
+      expect(ours.turns).toEqual(ref.turns);
+      expect(maxLogprobDiff(ours.logprobs, ref.logprobs)).toBeLessThan(TOLERANCE);
     } finally {
       await backend.dispose();
     }
+    return imported.files;
   }
+  const qwen2 = () => fixtures.get('qwen2')!.hf;
 
-  it('fp16 storage equals transformers on the fp16-rounded weights', () => check({ dtype: 'fp16' }, () => fp16, ['model.onnx']));
-  it('weights in external data (model.onnx_data) serve the same model', () => check({ externalData: true }, () => fp32, ['model.onnx', 'model.onnx_data']));
-  it('fp16 in external data', () => check({ dtype: 'fp16', externalData: true }, () => fp16, ['model.onnx', 'model.onnx_data']));
+  it('fp16 storage equals transformers on the fp16-rounded weights', () => check(qwen2(), { dtype: 'fp16' }, storageRefs.fp16, ['model.onnx']));
+  it('weights in external data (model.onnx_data) serve the same model', () => check(qwen2(), { externalData: true }, storageRefs.fp32, ['model.onnx', 'model.onnx_data']));
+  it('fp16 in external data', () => check(qwen2(), { dtype: 'fp16', externalData: true }, storageRefs.fp16, ['model.onnx', 'model.onnx_data']));
   it('a bf16 checkpoint in shards (as Qwen2.5 ships) equals transformers on the bf16 weights', async () => {
-    await check({}, () => bf16, ['model.onnx'], () => shardedBf16);
-    const files = (await importHfCheckpoint(shardedBf16, join(work, 'sharded-files'))).files;
+    const files = await check(shardedBf16, {}, storageRefs.bf16, ['model.onnx']);
     expect(files.filter((f) => f.startsWith('model-'))).toHaveLength(2);
     expect(files).toContain('model.safetensors.index.json');
   });
@@ -165,24 +184,13 @@ describe('cir import storage options', () => {
 
 describe('a checkpoint the cpu engine exports (the embedded model)', () => {
   it('loads in transformers from its model.safetensors and config.json, and generates what our runtime does', async () => {
-    const work = await mkdtemp(join(tmpdir(), 'cir-cpu-export-'));
-    const engine = await CpuEngine.create({ kind: 'model-dir', dir: EMBEDDED_MODEL_DIR }, { threads: 1 });
+    const backend = await OnnxBackend.load(cpuExport, { threads: 1 });
     try {
-      expect(await engine.exportOnnx(work)).toContain('model.safetensors');
-      const backend = await OnnxBackend.load(work, { threads: 1 });
-      try {
-        const prompt = backend.tokenizer.applyChatTemplate([{ role: 'user', content: 'What is 407 times 94? Give the answer modulo 748.' }]);
-        const tool = backend.tokenizer.encode('```output\n110\n```\n', { addSpecialTokens: false });
-        const [ref] = await reference<Reference>(work, [{ op: 'generate', prompt, turns: [{ max_new_tokens: TURN_TOKENS }, { append: tool, max_new_tokens: TURN_TOKENS }] }]);
-        const ours = await rollout(backend, prompt, tool);
-        expect(ours.turns).toEqual(ref!.turns);
-        expect(maxLogprobDiff(ours.logprobs, ref!.logprobs)).toBeLessThan(TOLERANCE);
-      } finally {
-        await backend.dispose();
-      }
+      const ours = await rollout(backend, cpuPrompt, cpuTool);
+      expect(ours.turns).toEqual(cpuRef.turns);
+      expect(maxLogprobDiff(ours.logprobs, cpuRef.logprobs)).toBeLessThan(TOLERANCE);
     } finally {
-      await engine.dispose();
-      await rm(work, { recursive: true, force: true });
+      await backend.dispose();
     }
-  }, 600_000);
+  });
 });

@@ -2,7 +2,8 @@
 
     python reference.py < request.json > answers.json
 
-The request is {"dir": HF_DIR, "ops": [op, ...]}; the answer is a list with one result per op, computed by
+The request is {"dir": HF_DIR, "ops": [op, ...]}; the answer is a list with one result per op (or, for
+{"requests": [{"dir": ..., "ops": [...]}, ...]}, one such list per request: one process, one import), computed by
 transformers (AutoTokenizer, AutoModelForCausalLM, generate) and the tokenizers library. Ops:
 
   {"op": "tokenize", "texts": [...], "add_special_tokens": bool, "tokenizer_kwargs": {...}}
@@ -79,15 +80,11 @@ def generate(model, op):
     return {"turns": turns, "sequence": sequence, "logprobs": per_token, "min_margin": min(margins) if margins else None}
 
 
-def main():
+def answer(directory, ops):
     import torch
-
-    request = json.load(sys.stdin)
-    ops = request["ops"]
-    directory = request["dir"]
     from transformers import AutoTokenizer
 
-    hf_tokenizer = AutoTokenizer.from_pretrained(directory)
+    hf_tokenizer = None  # loaded on first use: building it from tokenizer.json takes seconds
     raw_tokenizer = None
     models = {}
     answers = []
@@ -99,9 +96,11 @@ def main():
 
                 raw_tokenizer = Tokenizer.from_file(f"{directory}/tokenizer.json")
             kwargs = op.get("tokenizer_kwargs")
+            hf_tokenizer = hf_tokenizer or AutoTokenizer.from_pretrained(directory)
             tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs) if kwargs else hf_tokenizer
             answers.append(tokenize(tokenizer, raw_tokenizer, op))
         elif kind == "chat":
+            hf_tokenizer = hf_tokenizer or AutoTokenizer.from_pretrained(directory)
             answers.append(chat(hf_tokenizer, op))
         elif kind == "generate":
             weights = op.get("weights", "fp32")
@@ -119,7 +118,15 @@ def main():
             answers.append(generate(models[weights], op))
         else:
             raise SystemExit(f"unknown op {kind}")
-    json.dump(answers, sys.stdout)
+    return answers
+
+
+def main():
+    request = json.load(sys.stdin)
+    if "requests" in request:
+        json.dump([answer(r["dir"], r["ops"]) for r in request["requests"]], sys.stdout)
+    else:
+        json.dump(answer(request["dir"], request["ops"]), sys.stdout)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ describe('publishCheckpoint', () => {
   });
 
   it('refuses a directory that is not a model', async () => {
-    await expect(publishCheckpoint(base({ modelDir: root }))).rejects.toThrow('has no model.onnx');
+    await expect(publishCheckpoint(base({ modelDir: root }))).rejects.toThrow('has neither model.onnx nor model.safetensors');
     await expect(publishCheckpoint(base({ version: '../x' }))).rejects.toThrow('invalid checkpoint version');
   });
 });

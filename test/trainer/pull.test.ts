@@ -81,9 +81,9 @@ describe('cir pull', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-    expect(JSON.parse((await lines.next()).value)).toMatchObject({ version: 'v1' });
+    expect(JSON.parse((await lines.next()).value as string)).toMatchObject({ version: 'v1' });
     await publish('v2', 2);
-    expect(JSON.parse((await lines.next()).value)).toMatchObject({ version: 'v2' });
+    expect(JSON.parse((await lines.next()).value as string)).toMatchObject({ version: 'v2' });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

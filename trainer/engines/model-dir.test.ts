@@ -26,7 +26,7 @@ describe('model directory', () => {
   it('explains a directory without a model', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cir-model-dir-'));
     try {
-      await expect(readModelDir(dir)).rejects.toThrow(/config.json not found/);
+      await expect(readModelDir(dir)).rejects.toThrow(/no config.json in .*: not a Hugging Face model directory/);
       await writeFile(join(dir, 'config.json'), JSON.stringify(hfConfigJson(config)));
       await expect(readModelDir(dir)).rejects.toThrow(/no ONNX model/);
       await writeFile(join(dir, 'model.onnx'), 'not a model');

@@ -3,12 +3,12 @@
  * the Hugging Face safetensors (or, for directories that only have it, model.onnx's initializers), the
  * ONNX model in the HF-optimum layout, and the tokenizer files carried along.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CheckpointWeights, readCheckpointWeights } from '../../core/hf/checkpoint-weights.ts';
-import { decoderConfigFromHf } from '../../core/hf/config.ts';
+import { readHfConfigFile } from '../../core/hf/config.ts';
 import { copyTokenizerFiles } from '../../core/hf/files.ts';
-import { decoderWeightShapes, exportDecoder, type DecoderConfig } from '../../core/onnx/decoder.ts';
+import { decoderWeightShapes, hfConfigJson, hfGenerationConfigJson, writeDecoderOnnx, type DecoderConfig } from '../../core/onnx/decoder.ts';
 import { readOnnxFloatInitializers } from './onnx-weights.ts';
 import { encodeSafetensors } from './safetensors.ts';
 
@@ -26,19 +26,7 @@ async function findModelFile(dir: string): Promise<string> {
  * model.onnx's initializers.
  */
 export async function readModelDir(dir: string): Promise<{ config: DecoderConfig; weights: Record<string, Float32Array> }> {
-  let configText: string;
-  try {
-    configText = await readFile(join(dir, 'config.json'), 'utf8');
-  } catch {
-    throw new Error(`config.json not found in ${dir}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(configText);
-  } catch (error) {
-    throw new Error(`${join(dir, 'config.json')} is not valid JSON: ${(error as Error).message}`);
-  }
-  const config = decoderConfigFromHf(json, join(dir, 'config.json'));
+  const { config } = await readHfConfigFile(dir);
   if (await CheckpointWeights.present(dir)) return { config, weights: await readCheckpointWeights(dir, config) };
   const modelFile = await findModelFile(dir);
   let initializers: ReturnType<typeof readOnnxFloatInitializers>;
@@ -58,15 +46,25 @@ export async function readModelDir(dir: string): Promise<{ config: DecoderConfig
 }
 
 /**
- * Writes a model directory that the API serves and that vLLM or transformers load: model.onnx,
- * config.json, generation_config.json, model.safetensors (the weights under their HF names, float32; a tied
- * lm_head is not stored, as save_pretrained does) and the tokenizer files of `tokenizerDir`. Returns the
- * files written.
+ * What transformers and vLLM load: config.json, generation_config.json and model.safetensors (the weights
+ * under their HF names, float32; a tied lm_head is not stored, as save_pretrained does). Returns the files.
+ */
+export async function writeHfCheckpoint(config: DecoderConfig, weights: Readonly<Record<string, Float32Array>>, dir: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'config.json'), `${JSON.stringify(hfConfigJson(config), null, 2)}\n`);
+  await writeFile(join(dir, 'generation_config.json'), `${JSON.stringify(hfGenerationConfigJson(config), null, 2)}\n`);
+  const tensors = Object.fromEntries(Object.entries(decoderWeightShapes(config)).map(([name, shape]) => [name, { data: weights[name]!, shape }]));
+  // transformers refuses safetensors files whose metadata does not say they hold PyTorch tensors.
+  await writeFile(join(dir, 'model.safetensors'), encodeSafetensors(tensors, { format: 'pt' }));
+  return ['config.json', 'generation_config.json', 'model.safetensors'];
+}
+
+/**
+ * Writes a model directory that the API serves and that vLLM or transformers load: the Hugging Face
+ * checkpoint (writeHfCheckpoint), model.onnx, and the tokenizer files of `tokenizerDir`. Returns the files.
  */
 export async function writeModelDir(config: DecoderConfig, weights: Readonly<Record<string, Float32Array>>, dir: string, tokenizerDir: string): Promise<string[]> {
-  await exportDecoder(config, weights, dir);
-  const tensors = Object.fromEntries(Object.entries(decoderWeightShapes(config)).map(([name, shape]) => [name, { data: weights[name]!, shape }]));
-  await writeFile(join(dir, 'model.safetensors'), encodeSafetensors(tensors, { format: 'pt' }));
-  const tokenizer = await copyTokenizerFiles(tokenizerDir, dir);
-  return ['model.onnx', 'config.json', 'generation_config.json', 'model.safetensors', ...tokenizer];
+  const hf = await writeHfCheckpoint(config, weights, dir);
+  const onnx = await writeDecoderOnnx(config, weights, dir);
+  return [...onnx, ...hf, ...(await copyTokenizerFiles(tokenizerDir, dir))];
 }

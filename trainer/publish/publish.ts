@@ -158,8 +158,10 @@ async function hashModelDir(dir: string): Promise<HashedFile[]> {
     }
   };
   await walk('');
-  if (!out.some((f) => f.path === 'model.onnx' || f.path === 'onnx/model.onnx')) {
-    throw new Error(`${dir} has no model.onnx (or onnx/model.onnx): not a model directory in the ONNX layout`);
+  // The ONNX model for in-process servers, or the Hugging Face weights for vLLM and transformers (or both).
+  const paths = new Set(out.map((f) => f.path));
+  if (!['model.onnx', 'onnx/model.onnx', 'model.safetensors', 'model.safetensors.index.json'].some((p) => paths.has(p))) {
+    throw new Error(`${dir} has neither model.onnx nor model.safetensors: not a model directory`);
   }
   return out;
 }

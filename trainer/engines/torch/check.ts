@@ -1,13 +1,15 @@
 /**
- * The torch engine's acceptance check, kept out of `npm test` (it needs Python with torch, and a GPU
- * to mean much): `npx tsx trainer/engines/torch/check.ts [--python PY] [--device cuda|cpu] [--impl hf|builtin]`
+ * The torch engine's acceptance check against the cpu engine and the ONNX runtime, kept out of
+ * `npm test` (test/hf/ holds the torch engine's tests against transformers):
+ * `npx tsx trainer/engines/torch/check.ts [--python PY] [--device auto|cpu|cuda]`
  *
  *  1. logprobs of a real multi-turn rollout (served by the ONNX runtime) match the runtime's, ≤ 1e-3;
  *  2. the same RL batch stepped by the torch and the cpu engine from the same weights gives the same
  *     loss, gradient norm and policy (≤ 1e-3 in logprobs): same objective, same optimizer; again with
  *     the KL term, the entropy bonus and per-sequence aggregation;
  *  3. a few RL steps raise advantage-weighted logprobs;
- *  4. the exported checkpoint loads in the ONNX runtime and its sampled logprobs match the engine's;
+ *  4. the exported checkpoint (Hugging Face weights + model.onnx converted from them) loads in the ONNX
+ *     runtime and its sampled logprobs match the engine's;
  *  5. optimizer state saves and restores.
  * Exits 1 on the first failure.
  */
@@ -20,8 +22,9 @@ import { ensureModel } from '../../../scripts/make-model.ts';
 import type { TrainBatch, TrainSample } from '../../batch/types.ts';
 import { CpuEngine } from '../cpu/engine.ts';
 import { TorchEngine } from './engine.ts';
+import type { TorchDevice } from './launch.ts';
 
-const { values } = parseArgs({ options: { python: { type: 'string' }, device: { type: 'string', default: 'auto' }, impl: { type: 'string', default: 'auto' } } });
+const { values } = parseArgs({ options: { python: { type: 'string' }, device: { type: 'string', default: 'auto' } } });
 
 function check(ok: boolean, what: string): void {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
   const modelDir = await ensureModel('tiny');
   const work = await mkdtemp(join(tmpdir(), 'cir-torch-check-'));
   const options = { optimizer: { lr: 2e-3 }, threads: 1 };
-  const torchOptions = { ...options, python: values.python, device: values.device, impl: values.impl as 'auto' | 'hf' | 'builtin' };
+  const torchOptions = { ...options, python: values.python, device: values.device as TorchDevice };
   const torch = await TorchEngine.create({ kind: 'model-dir', dir: modelDir }, torchOptions);
   const cpu = await CpuEngine.create({ kind: 'model-dir', dir: modelDir }, options);
   const backend = await OnnxBackend.load(modelDir);

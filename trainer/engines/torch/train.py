@@ -1,223 +1,150 @@
 #!/usr/bin/env python3
-"""The torch engine's worker: trains a Llama/Qwen2 decoder with the trainer's objective.
+"""The torch engine's worker: RL and supervised steps on a Hugging Face causal LM.
 
 Driven by trainer/engines/torch/engine.ts over stdin/stdout, one JSON object per line each way
 (requests {"cmd": ...}; replies {"ok": true, ...} or {"ok": false, "error": "..."}); logs go to
-stderr. Tensors travel as safetensors files (trainer/engines/torch/README.md documents the batch
-format). The TypeScript side owns every file format the API reads: this program receives weights
-and returns weights, and the ONNX export is done by the same writer as the cpu engine's.
+stderr. Batches and logprobs travel as safetensors files (README.md beside this file documents the
+batch format); the TypeScript side builds every batch, so no statistics are computed here.
 
-Model: Hugging Face transformers' LlamaForCausalLM / Qwen2ForCausalLM built from config.json when
-transformers is importable (--impl hf, the default then); otherwise a built-in module with the same
-parameter names and arithmetic (--impl builtin), so the same program runs where only torch exists.
+Model: AutoModelForCausalLM.from_pretrained(--model, dtype=float32) (LlamaForCausalLM,
+Qwen2ForCausalLM, Qwen3ForCausalLM): fp32 master weights whatever the checkpoint's dtype; --dtype bf16
+runs forward and backward under CUDA autocast. Export is save_pretrained in the checkpoint's own dtype
+(--export-dtype), so vLLM or transformers load what the trainer publishes.
 
-Objective (verl core_algos semantics, as trainer/algorithms/policy-loss.ts): PPO-clip with
-asymmetric and dual clipping against the logged behaviour logprobs, optional k3 KL to reference
-logprobs, optional entropy bonus; per-token weights from the TypeScript side set the aggregation
-(token-mean etc.), so micro-batches just sum.
+Several GPUs: run under torchrun. Rank 0 alone talks to the driver and broadcasts each request; every
+rank trains the sequences rank::world_size of the batch under DistributedDataParallel. The per-token
+weights in the batch already carry the global normalisation, so the summed gradient is the batch's:
+DDP averages, hence the loss is scaled by world_size.
+
+Objective (verl core_algos semantics, as trainer/algorithms/policy-loss.ts): PPO-clip with asymmetric
+and dual clipping against the logged behaviour logprobs, optional k3 KL to reference logprobs,
+optional entropy bonus, aggregated by the batch's per-token weights (micro-batches just sum).
 """
 import argparse
+import contextlib
 import json
 import math
 import os
-import struct
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+SETUP_HINT = "install them with `npm run setup:python` (a .venv the engine finds) or `pip install torch transformers`"
 
-# ---------------------------------------------------------------------------------------------
-# safetensors (the subset trainer/engines/safetensors.ts writes)
+try:
+    import torch
+    import torch.distributed as dist
+    from safetensors import safe_open
+    from safetensors.torch import load_model, save_file, save_model
+    from transformers import AutoModelForCausalLM
+except ImportError as e:  # the driver shows this line as the start-up error
+    print(json.dumps({"ok": False, "error": f"{sys.executable}: {e}; the torch engine needs torch, transformers and safetensors: {SETUP_HINT}"}), flush=True)
+    sys.exit(1)
 
-_DTYPES = {"F32": torch.float32, "I32": torch.int32, "U8": torch.uint8}
-_NAMES = {v: k for k, v in _DTYPES.items()}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + n])
-    meta = header.pop("__metadata__", {})
-    base = 8 + n
-    out = {}
-    for name, e in header.items():
-        begin, end = e["data_offsets"]
-        buf = bytearray(data[base + begin : base + end])
-        t = torch.frombuffer(buf, dtype=_DTYPES[e["dtype"]]) if end > begin else torch.empty(0, dtype=_DTYPES[e["dtype"]])
-        out[name] = t.reshape(e["shape"])
-    return out, meta
+EXPORT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DEFAULT_MICRO_BATCH_TOKENS = 8192
 
 
-def write_safetensors(path, tensors, meta=None):
-    header = {}
-    if meta:
-        header["__metadata__"] = meta
-    offset = 0
-    blobs = []
-    for name, t in tensors.items():
-        t = t.detach().to("cpu").contiguous()
-        b = t.numpy().tobytes()
-        header[name] = {"dtype": _NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - (8 + len(h)) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+def log(message):
+    print(f"[torch-engine] {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
-# The built-in decoder: HF's Llama/Qwen2 arithmetic and parameter names.
+# Processes: one, or torchrun's ranks
 
 
-class RMSNorm(nn.Module):
-    def __init__(self, size, eps):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(size))
-        self.eps = eps
+class Ranks:
+    """This process's place among the workers, and the few collectives the worker needs."""
 
-    def forward(self, x):
-        variance = x.float().pow(2).mean(-1, keepdim=True)
-        return (x.float() * torch.rsqrt(variance + self.eps)).to(x.dtype) * self.weight
+    def __init__(self, device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda":
+            if not torch.cuda.is_available():
+                raise RuntimeError(f"--device cuda, but torch {torch.__version__} " + ("was built without CUDA" if torch.version.cuda is None else "sees no GPU"))
+            if local >= torch.cuda.device_count():
+                raise RuntimeError(f"rank {self.rank} needs GPU {local}, but only {torch.cuda.device_count()} are visible")
+            self.device = torch.device("cuda", local)
+            torch.cuda.set_device(self.device)
+        elif device == "cpu":
+            self.device = torch.device("cpu")
+        else:
+            raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
+        if self.world > 1:
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
 
+    @property
+    def first(self):
+        return self.rank == 0
 
-def rotate_half(x):
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    def broadcast(self, obj):
+        """Rank 0's `obj` on every rank."""
+        if self.world == 1:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
+    def sum(self, values):
+        """Element-wise sum over ranks of a list of numbers."""
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        if self.world > 1:
+            dist.all_reduce(t)
+        return t.tolist()
 
-class Attention(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.heads = c["num_attention_heads"]
-        self.kv_heads = c.get("num_key_value_heads") or self.heads
-        self.head_dim = c.get("head_dim") or c["hidden_size"] // self.heads
-        bias = c.get("attention_bias", c["model_type"] == "qwen2")
-        h = c["hidden_size"]
-        self.q_proj = nn.Linear(h, self.heads * self.head_dim, bias=bias)
-        self.k_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=bias)
-        self.v_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=bias)
-        self.o_proj = nn.Linear(self.heads * self.head_dim, h, bias=False)
+    def gather_to_first(self, tensor):
+        """Adds up every rank's tensor on rank 0 (ranks fill disjoint entries, so this gathers them)."""
+        if self.world > 1:
+            dist.reduce(tensor, dst=0)
+        return tensor
 
-    def forward(self, x, cos, sin, mask):
-        B, L, _ = x.shape
-        q = self.q_proj(x).view(B, L, self.heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(B, L, self.kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(B, L, self.kv_heads, self.head_dim).transpose(1, 2)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        rep = self.heads // self.kv_heads
-        if rep > 1:
-            k = k.repeat_interleave(rep, dim=1)
-            v = v.repeat_interleave(rep, dim=1)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(self.head_dim) + mask
-        ctx = torch.softmax(scores.float(), dim=-1).to(q.dtype) @ v
-        return self.o_proj(ctx.transpose(1, 2).reshape(B, L, -1))
-
-
-class MLP(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        h, ff = c["hidden_size"], c["intermediate_size"]
-        self.gate_proj = nn.Linear(h, ff, bias=False)
-        self.up_proj = nn.Linear(h, ff, bias=False)
-        self.down_proj = nn.Linear(ff, h, bias=False)
-
-    def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+    def close(self):
+        if self.world > 1:
+            dist.destroy_process_group()
 
 
-class Layer(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.input_layernorm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
-        self.self_attn = Attention(c)
-        self.post_attention_layernorm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
-        self.mlp = MLP(c)
-
-    def forward(self, x, cos, sin, mask):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
-        return x + self.mlp(self.post_attention_layernorm(x))
+# ---------------------------------------------------------------------------------------------
+# Batch files
 
 
-class Body(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.embed_tokens = nn.Embedding(c["vocab_size"], c["hidden_size"])
-        self.layers = nn.ModuleList(Layer(c) for _ in range(c["num_hidden_layers"]))
-        self.norm = RMSNorm(c["hidden_size"], c["rms_norm_eps"])
+def read_batch(path):
+    """The tensors of a cir-train-batch file (README.md), on the CPU."""
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != "cir-train-batch":
+            raise ValueError(f"{path} is not a cir-train-batch file")
+        batch = {name: f.get_tensor(name) for name in f.keys()}
+    batch["offsets"] = batch["offsets"].long()
+    return batch
 
 
-class BuiltinCausalLM(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.c = c
-        self.model = Body(c)
-        self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
-        if c.get("tie_word_embeddings"):
-            self.lm_head.weight = self.model.embed_tokens.weight
-        d = c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
-        inv = 1.0 / (c.get("rope_theta", 10000.0) ** (torch.arange(0, d, 2, dtype=torch.float32) / d))
-        self.register_buffer("inv_freq", inv, persistent=False)
+class Chunk:
+    """Sequences of a batch laid out as a right-padded [B, L] matrix."""
 
-    def forward(self, input_ids, attention_mask, position_ids):
-        x = self.model.embed_tokens(input_ids)
-        freqs = position_ids[:, None, :, None].float() * self.inv_freq[None, None, None, :]
-        emb = torch.cat((freqs, freqs), dim=-1)
-        cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
-        L = input_ids.shape[1]
-        allowed = torch.ones(L, L, dtype=torch.bool, device=x.device).tril()[None, None] & attention_mask[:, None, None, :].bool()
-        mask = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device).masked_fill(~allowed, torch.finfo(x.dtype).min)
-        for layer in self.model.layers:
-            x = layer(x, cos, sin, mask)
-        return self.lm_head(self.model.norm(x))
+    def __init__(self, batch, seqs, device):
+        offsets = batch["offsets"]
+        starts = offsets[seqs]
+        lengths = offsets[[i + 1 for i in seqs]] - starts
+        t = torch.arange(int(lengths.max()))
+        self.valid = t[None] < lengths[:, None]
+        # Flat position in the batch of each [row, column] entry (0 where padded).
+        self.index = torch.where(self.valid, starts[:, None] + t[None], 0)
+        self.seqs = seqs
+        self.device = device
+        self.batch = batch
 
+    def ids(self):
+        return (self.batch["input_ids"].long()[self.index] * self.valid).to(self.device)
 
-def build_model(config, impl):
-    if impl == "hf":
-        import transformers
+    def predicted(self, name):
+        """[B, L-1] of a per-token array at the predicted positions 1..L-1 (0 where padded)."""
+        values = self.batch[name].float()[self.index[:, 1:]] * self.valid[:, 1:]
+        return values.to(self.device)
 
-        cls = {"llama": (transformers.LlamaConfig, transformers.LlamaForCausalLM), "qwen2": (transformers.Qwen2Config, transformers.Qwen2ForCausalLM)}[config["model_type"]]
-        hf = cls[1](cls[0](**config))
-
-        class HfWrapper(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.inner = hf
-
-            def forward(self, input_ids, attention_mask, position_ids):
-                return self.inner(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False).logits
-
-            def named_weights(self):
-                return self.inner.state_dict()
-
-            def load_weights(self, sd):
-                missing, unexpected = self.inner.load_state_dict(sd, strict=False)
-                missing = [m for m in missing if not (m == "lm_head.weight" and config.get("tie_word_embeddings"))]
-                if missing or unexpected:
-                    raise ValueError(f"weights do not fit the model: missing {missing}, unexpected {unexpected}")
-
-        return HfWrapper()
-
-    m = BuiltinCausalLM(config)
-
-    def load_weights(sd):
-        missing, unexpected = m.load_state_dict(sd, strict=False)
-        missing = [k for k in missing if not (k == "lm_head.weight" and config.get("tie_word_embeddings"))]
-        if missing or unexpected:
-            raise ValueError(f"weights do not fit the model: missing {missing}, unexpected {unexpected}")
-
-    m.load_weights = load_weights
-    m.named_weights = m.state_dict
-    return m
+    def temperature(self):
+        return self.batch["temperature"].float()[self.seqs].to(self.device)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,20 +152,17 @@ def build_model(config, impl):
 
 
 def ppo_token_loss(logp, old, adv, clip_low, clip_high, clip_c):
-    log_ratio = torch.clamp(logp - old, -20.0, 20.0)
-    ratio = torch.exp(log_ratio)
+    """Per-token PPO-clip loss with dual clip, and the masks of tokens each clip decided."""
+    ratio = torch.exp(torch.clamp(logp - old, -20.0, 20.0))
     l1 = -adv * ratio
     l2 = -adv * torch.clamp(ratio, 1 - clip_low, 1 + clip_high)
-    clipped_loss = torch.maximum(l1, l2)
+    loss = torch.maximum(l1, l2)
     clipped = l2 > l1
     lower = torch.zeros_like(clipped)
     if clip_c is not None:
         l3 = -adv * clip_c
-        dual = torch.minimum(l3, clipped_loss)
-        lower = (clipped_loss > l3) & (adv < 0)
-        loss = torch.where(adv < 0, dual, clipped_loss)
-    else:
-        loss = clipped_loss
+        lower = (loss > l3) & (adv < 0)
+        loss = torch.where(adv < 0, torch.minimum(l3, loss), loss)
     return loss, clipped, lower
 
 
@@ -247,167 +171,197 @@ def k3_kl(logp, ref):
     return torch.clamp(torch.exp(kl) - kl - 1, -10.0, 10.0)
 
 
+# ---------------------------------------------------------------------------------------------
+# The worker
+
+
+def checkpoint_dtype(model_dir):
+    """The dtype config.json says the checkpoint's weights are in (transformers 5 `dtype`, 4 `torch_dtype`)."""
+    with open(os.path.join(model_dir, "config.json")) as f:
+        config = json.load(f)
+    name = config.get("dtype") or config.get("torch_dtype") or "float32"
+    if name not in EXPORT_DTYPES:
+        raise ValueError(f"config.json says the weights are {name}; supported: {', '.join(EXPORT_DTYPES)}")
+    return name
+
+
 class Worker:
-    def __init__(self, args):
-        with open(args.config) as f:
-            self.config = json.load(f)
+    def __init__(self, args, ranks):
+        self.ranks = ranks
+        self.device = ranks.device
         self.options = json.loads(args.options)
-        self.device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
         if args.threads:
             torch.set_num_threads(args.threads)
-        impl = args.impl
-        if impl == "auto":
-            try:
-                import transformers  # noqa: F401
+        if args.dtype == "bf16" and self.device.type != "cuda":
+            raise ValueError("--dtype bf16 is autocast on CUDA; train in fp32 on the CPU")
+        self.autocast = args.dtype == "bf16"
+        self.export_dtype = checkpoint_dtype(args.model) if args.export_dtype == "auto" else args.export_dtype
+        self.module, info = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32, output_loading_info=True)
+        if info["missing_keys"] or info["unexpected_keys"] or info["mismatched_keys"]:
+            # transformers would train freshly initialised tensors in place of missing ones: refuse.
+            raise ValueError(f"the weights in {args.model} do not fit {type(self.module).__name__}: {info}")
+        self.module.to(self.device)
+        self.module.config.use_cache = False
+        self.model = self.module
+        if ranks.world > 1:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
+        self.optimizer = self.build_optimizer(self.options["optimizer"])
+        self.steps = 0
+        self.micro_tokens = self.options.get("microBatchTokens") or DEFAULT_MICRO_BATCH_TOKENS
+        log(f"rank {ranks.rank}/{ranks.world}: torch {torch.__version__} on {self.device}, {type(self.module).__name__} "
+            f"with {self.parameters()} parameters, {'bf16 autocast' if self.autocast else 'fp32'}, exports {self.export_dtype}")
 
-                impl = "hf"
-            except ImportError:
-                impl = "builtin"
-        self.impl = impl
-        self.model = build_model(self.config, impl)
-        weights, _ = read_safetensors(args.weights)
-        self.model.load_weights(weights)
-        self.model.to(self.device)
-        self.autocast = args.dtype == "bf16" and self.device.type == "cuda"
-        opt = self.options["optimizer"]
-        decay, no_decay = [], []
-        seen = set()
-        for name, p in self.model.named_parameters():
-            if id(p) in seen:
-                continue
-            seen.add(id(p))
-            (decay if p.dim() > 1 and not name.endswith("norm.weight") else no_decay).append(p)
-        self.optimizer = torch.optim.AdamW(
+    def parameters(self):
+        return sum(p.numel() for p in self.module.parameters())
+
+    def build_optimizer(self, opt):
+        """AdamW; weight decay on matrices only (not on biases and norm weights), as torch recipes group them."""
+        decay = [p for p in self.module.parameters() if p.dim() > 1]
+        no_decay = [p for p in self.module.parameters() if p.dim() <= 1]
+        return torch.optim.AdamW(
             [{"params": decay, "weight_decay": opt["weightDecay"]}, {"params": no_decay, "weight_decay": 0.0}],
             lr=opt["lr"], betas=(opt["beta1"], opt["beta2"]), eps=opt["eps"],
         )
-        self.steps = 0
-        self.micro_tokens = self.options.get("microBatchTokens") or 8192
-        log(f"torch {torch.__version__} on {self.device}, model impl {impl}, {sum(p.numel() for p in self.model.parameters())} parameters")
 
-    # Batches ------------------------------------------------------------------------------------
+    # Micro-batches ------------------------------------------------------------------------------
 
-    def chunks(self, offsets):
-        """Sequence index groups of at most micro_tokens tokens, longest first (less padding)."""
-        lengths = [offsets[i + 1] - offsets[i] for i in range(len(offsets) - 1)]
-        order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-        out, cur, tokens = [], [], 0
-        for i in order:
-            if cur and tokens + lengths[i] > self.micro_tokens:
-                out.append(cur)
-                cur, tokens = [], 0
-            cur.append(i)
+    def micro_batches(self, batch):
+        """This rank's sequences (rank::world_size) in groups of at most micro_tokens tokens, longest first."""
+        offsets = batch["offsets"].tolist()
+        mine = range(self.ranks.rank, len(offsets) - 1, self.ranks.world)
+        lengths = {i: offsets[i + 1] - offsets[i] for i in mine}
+        groups, current, tokens = [], [], 0
+        for i in sorted(mine, key=lambda i: (-lengths[i], i)):
+            if current and tokens + lengths[i] > self.micro_tokens:
+                groups.append(current)
+                current, tokens = [], 0
+            current.append(i)
             tokens += lengths[i]
-        if cur:
-            out.append(cur)
-        return out
+        if current:
+            groups.append(current)
+        return [Chunk(batch, g, self.device) for g in groups]
 
-    def forward_chunk(self, t, offsets, seqs, grad):
-        """Per-token logprob and entropy (aligned with input_ids; position 0 of each sequence is 0)."""
-        L = max(offsets[i + 1] - offsets[i] for i in seqs)
-        B = len(seqs)
-        ids = torch.zeros(B, L, dtype=torch.long)
-        att = torch.zeros(B, L, dtype=torch.long)
-        temp = torch.ones(B)
-        for r, i in enumerate(seqs):
-            n = offsets[i + 1] - offsets[i]
-            ids[r, :n] = t["input_ids"][offsets[i] : offsets[i + 1]].long()
-            att[r, :n] = 1
-            temp[r] = t["temperature"][i]
-        ids, att, temp = ids.to(self.device), att.to(self.device), temp.to(self.device)
-        pos = torch.arange(L, device=self.device)[None].expand(B, L)
-        with torch.set_grad_enabled(grad), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            logits = self.model(ids, att, pos)
-        z = logits[:, :-1].float() / temp[:, None, None]
-        logz = torch.logsumexp(z, dim=-1)
-        logp = z.gather(-1, ids[:, 1:, None]).squeeze(-1) - logz
-        p = torch.softmax(z, dim=-1)
-        entropy = logz - (p * z).sum(-1)
-        hits = z.argmax(-1) == ids[:, 1:]
-        return logp, entropy, hits, att
+    def accumulating(self, last):
+        """DDP all-reduces gradients in the backward of the last micro-batch only."""
+        return contextlib.nullcontext() if last or self.ranks.world == 1 else self.model.no_sync()
 
-    def gather(self, t, name, offsets, seqs, L):
-        """[B, L-1] view of a per-token array for predicted positions 1..L-1."""
-        out = torch.zeros(len(seqs), L - 1, dtype=torch.float32)
-        for r, i in enumerate(seqs):
-            n = offsets[i + 1] - offsets[i]
-            out[r, : n - 1] = t[name][offsets[i] + 1 : offsets[i + 1]].float()
-        return out.to(self.device)
+    def logits(self, ids, **inputs):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            return self.model(input_ids=ids, use_cache=False, **inputs).logits
+
+    def token_logprobs(self, chunk, entropy_grad=False):
+        """Logprob (and entropy) of each predicted token: [B, L-1], at each sequence's temperature."""
+        ids = chunk.ids()
+        L = ids.shape[1]
+        mask = chunk.valid.to(self.device).long()
+        logits = self.logits(ids, attention_mask=mask, position_ids=torch.arange(L, device=self.device)[None].expand_as(ids))
+        log_probs = torch.log_softmax(logits[:, :-1].float() / chunk.temperature()[:, None, None], dim=-1)
+        logp = log_probs.gather(-1, ids[:, 1:, None]).squeeze(-1)
+        # -Σ p log p, not logsumexp - Σ p z: no cancellation between two large terms (16x closer to float64 at vocab 152k).
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            entropy = -(log_probs.exp() * log_probs).sum(-1)
+        return logp, entropy, log_probs
+
+    def idle_backward(self):
+        """A rank without sequences still runs one (zero-weight) backward, so its gradient all-reduce meets the others'."""
+        logits = self.logits(torch.zeros(1, 2, dtype=torch.long, device=self.device))
+        (logits.float().sum() * 0.0).backward()
+
+    def backward(self, chunks, loss_of):
+        """Accumulates the gradient of Σ loss_of(chunk) over this rank's chunks (DDP-synchronised in the last)."""
+        if not chunks:
+            self.idle_backward()
+        for k, chunk in enumerate(chunks):
+            with self.accumulating(last=k == len(chunks) - 1):
+                (loss_of(chunk) * self.ranks.world).backward()
 
     # Commands -----------------------------------------------------------------------------------
 
     def step(self, req):
-        started = time.time()
-        t, _ = read_safetensors(req["batch"])
-        offsets = t["offsets"].tolist()
-        pol = self.options["policyLoss"]
-        clip_c = pol["clipRatioC"]
-        self.optimizer.zero_grad(set_to_none=True)
-        sums = dict(loss=0.0, pg=0.0, kl=0.0, tokens=0, clipped=0, lower=0, approx_kl=0.0, entropy=0.0, kl_sum=0.0)
-        for seqs in self.chunks(offsets):
-            logp, ent, _, _ = self.forward_chunk(t, offsets, seqs, True)
-            L = logp.shape[1] + 1
-            w = self.gather(t, "weights", offsets, seqs, L)
-            old = self.gather(t, "old_logprobs", offsets, seqs, L)
-            adv = self.gather(t, "advantages", offsets, seqs, L)
-            on = w > 0
-            pg, clipped, lower = ppo_token_loss(logp, old, adv, pol["clipLow"], pol["clipHigh"], clip_c)
-            loss = (w * pg).sum() - pol["entropyCoef"] * (w * ent).sum()
-            kl = torch.zeros_like(logp)
-            if pol["klCoef"] > 0:
-                kl = k3_kl(logp, self.gather(t, "ref_logprobs", offsets, seqs, L))
-                loss = loss + pol["klCoef"] * (w * kl).sum()
-            loss.backward()
-            with torch.no_grad():
-                sums["loss"] += loss.item()
-                sums["pg"] += (w * pg).sum().item()
-                sums["kl"] += (w * kl).sum().item()
-                sums["tokens"] += int(on.sum().item())
-                sums["clipped"] += int((clipped & on).sum().item())
-                sums["lower"] += int((lower & on).sum().item())
-                sums["approx_kl"] += ((old - logp) * on).sum().item()
-                sums["entropy"] += (ent * on).sum().item()
-                sums["kl_sum"] += (kl * on).sum().item()
-        if sums["tokens"] == 0:
+        started = self.start()
+        batch = read_batch(req["batch"])
+        if not bool((batch["weights"] > 0).any()):
             raise ValueError("the batch has no loss tokens")
+        pol = self.options["policyLoss"]
+        keys = ["loss", "pg", "kl", "tokens", "clipped", "lower", "approx_kl", "entropy", "kl_sum"]
+        sums = dict.fromkeys(keys, 0.0)
+
+        def loss_of(chunk):
+            logp, entropy, _ = self.token_logprobs(chunk, entropy_grad=pol["entropyCoef"] > 0)
+            w = chunk.predicted("weights")
+            old = chunk.predicted("old_logprobs")
+            pg, clipped, lower = ppo_token_loss(logp, old, chunk.predicted("advantages"), pol["clipLow"], pol["clipHigh"], pol["clipRatioC"])
+            kl = k3_kl(logp, chunk.predicted("ref_logprobs")) if pol["klCoef"] > 0 else torch.zeros_like(logp)
+            loss = (w * pg).sum() + pol["klCoef"] * (w * kl).sum() - pol["entropyCoef"] * (w * entropy).sum()
+            with torch.no_grad():
+                on = w > 0
+                for key, value in (("loss", loss), ("pg", (w * pg).sum()), ("kl", (w * kl).sum()), ("tokens", on.sum()),
+                                   ("clipped", (clipped & on).sum()), ("lower", (lower & on).sum()), ("approx_kl", ((old - logp) * on).sum()),
+                                   ("entropy", (entropy * on).sum()), ("kl_sum", (kl * on).sum())):
+                    sums[key] += value.item()
+            return loss
+
+        self.optimizer.zero_grad(set_to_none=True)
+        self.backward(self.micro_batches(batch), loss_of)
+        s = dict(zip(keys, self.ranks.sum([sums[k] for k in keys])))
         grad_norm = self.apply(req)
-        n = sums["tokens"]
+        n = s["tokens"]
         return {
-            "loss": sums["loss"], "pg_loss": sums["pg"], "pg_clipfrac": sums["clipped"] / n, "pg_clipfrac_lower": sums["lower"] / n,
-            "ppo_kl": sums["approx_kl"] / n, "entropy": sums["entropy"] / n, "kl": sums["kl_sum"] / n, "grad_norm": grad_norm,
-            "lr": self.lr(req), "loss_tokens": n, "tokens": int(offsets[-1]), "seconds": time.time() - started,
+            "loss": s["loss"], "pg_loss": s["pg"], "pg_clipfrac": s["clipped"] / n, "pg_clipfrac_lower": s["lower"] / n,
+            "ppo_kl": s["approx_kl"] / n, "entropy": s["entropy"] / n, "kl": s["kl_sum"] / n, "grad_norm": grad_norm,
+            "lr": self.lr(req), **self.finish(started, batch, int(n)),
         }
 
     def sft(self, req):
-        started = time.time()
-        t, _ = read_safetensors(req["batch"])
-        offsets = t["offsets"].tolist()
-        self.optimizer.zero_grad(set_to_none=True)
-        total = 0
-        for i in range(len(offsets) - 1):
-            total += int(t["loss_mask"][offsets[i] + 1 : offsets[i + 1]].sum().item())
+        started = self.start()
+        batch = read_batch(req["batch"])
+        offsets = batch["offsets"]
+        mask = batch["loss_mask"].clone()
+        mask[offsets[:-1][offsets[:-1] < offsets[1:]]] = 0  # the first token of a sequence is not predicted
+        total = int(mask.sum())
         if total == 0:
             raise ValueError("no loss tokens in the supervised batch")
-        nll, hits = 0.0, 0
-        for seqs in self.chunks(offsets):
-            logp, _, hit, _ = self.forward_chunk(t, offsets, seqs, True)
-            m = self.gather(t, "loss_mask", offsets, seqs, logp.shape[1] + 1)
-            loss = -(m * logp).sum() / total
-            loss.backward()
-            nll += -(m * logp).sum().item()
-            hits += int((hit & (m > 0)).sum().item())
+        sums = {"nll": 0.0, "hits": 0.0}
+
+        def loss_of(chunk):
+            logp, _, log_probs = self.token_logprobs(chunk)
+            m = chunk.predicted("loss_mask")
+            nll = -(m * logp).sum()
+            with torch.no_grad():
+                sums["nll"] += nll.item()
+                sums["hits"] += ((log_probs.argmax(-1) == chunk.ids()[:, 1:]) & (m > 0)).sum().item()
+            return nll / total
+
+        self.optimizer.zero_grad(set_to_none=True)
+        self.backward(self.micro_batches(batch), loss_of)
+        nll, hits = self.ranks.sum([sums["nll"], sums["hits"]])
         grad_norm = self.apply(req)
-        return {"loss": nll / total, "accuracy": hits / total, "grad_norm": grad_norm, "lr": self.lr(req), "loss_tokens": total, "tokens": int(offsets[-1]), "seconds": time.time() - started}
+        return {"loss": nll / total, "accuracy": hits / total, "grad_norm": grad_norm, "lr": self.lr(req), **self.finish(started, batch, total)}
+
+    def start(self):
+        """Starts a step's clock and its peak-memory count."""
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        return time.time()
+
+    def finish(self, started, batch, loss_tokens):
+        """The size and cost of a step: tokens fed forward, wall time, peak GPU memory (rank 0's)."""
+        out = {"loss_tokens": loss_tokens, "tokens": int(batch["offsets"][-1]), "seconds": time.time() - started}
+        if self.device.type == "cuda":
+            out["peak_memory_gb"] = torch.cuda.max_memory_allocated(self.device) / 1024**3
+        return out
 
     def lr(self, req):
         return req.get("lr") or self.options["optimizer"]["lr"]
 
     def apply(self, req):
-        max_norm = self.options["optimizer"]["maxGradNorm"]
-        params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        norm = torch.sqrt(sum((p.grad.float() ** 2).sum() for p in params if p.grad is not None)).item()
+        """Global-norm clipping and the AdamW update; returns the gradient norm before clipping."""
+        params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad.float()) for p in params])).item()
         if not math.isfinite(norm):
             raise ValueError("non-finite gradient: the step was not applied")
+        max_norm = self.options["optimizer"]["maxGradNorm"]
         if max_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, max_norm)
         for g in self.optimizer.param_groups:
@@ -417,66 +371,131 @@ class Worker:
         return norm
 
     def logprobs(self, req):
-        t, _ = read_safetensors(req["batch"])
-        offsets = t["offsets"].tolist()
-        out = torch.zeros(offsets[-1], dtype=torch.float32)
+        batch = read_batch(req["batch"])
+        out = torch.zeros(int(batch["offsets"][-1]), dtype=torch.float32, device=self.device)
         with torch.no_grad():
-            for seqs in self.chunks(offsets):
-                logp, _, _, _ = self.forward_chunk(t, offsets, seqs, False)
-                logp = logp.cpu()
-                for r, i in enumerate(seqs):
-                    n = offsets[i + 1] - offsets[i]
-                    out[offsets[i] + 1 : offsets[i + 1]] = logp[r, : n - 1]
-        write_safetensors(req["out"], {"logprobs": out})
+            for chunk in self.micro_batches(batch):
+                logp, _, _ = self.token_logprobs(chunk)
+                valid = chunk.valid[:, 1:]
+                out[chunk.index[:, 1:][valid].to(self.device)] = logp[valid.to(self.device)]
+        out = self.ranks.gather_to_first(out)
+        if self.ranks.first:
+            save_file({"logprobs": out.cpu()}, req["out"])
         return {}
 
-    def weights(self, req):
-        sd = {k: v.float() for k, v in self.model.named_weights().items()}
-        if self.config.get("tie_word_embeddings"):
-            sd.pop("lm_head.weight", None)
-        write_safetensors(req["out"], sd)
-        return {}
+    def export(self, req):
+        """save_pretrained in the export dtype (config.json saying so); returns the files written."""
+        out = req["dir"]
+        if not self.ranks.first:
+            return {}
+        dtype = EXPORT_DTYPES[self.export_dtype]
+        # Cast on the CPU, one tensor per storage, so tied weights stay shared (save_pretrained drops the alias).
+        cast = {}
+        state = {}
+        for name, t in self.module.state_dict().items():
+            key = (t.data_ptr(), t.shape)
+            if key not in cast:
+                cast[key] = t.detach().to(device="cpu", dtype=dtype)
+            state[name] = cast[key]
+        self.module.save_pretrained(out, state_dict=state)
+        path = os.path.join(out, "config.json")
+        with open(path) as f:
+            config = json.load(f)
+        # save_pretrained records the in-memory dtype (float32); the files hold export_dtype.
+        config["dtype" if "dtype" in config or "torch_dtype" not in config else "torch_dtype"] = self.export_dtype
+        with open(path, "w") as f:
+            f.write(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        return {"files": sorted(os.listdir(out))}
 
     def save(self, req):
+        """Optimizer state and step count; the fp32 master weights too when the export rounds them."""
+        if not self.ranks.first:
+            return {}
         os.makedirs(req["dir"], exist_ok=True)
         path = os.path.join(req["dir"], "torch-optimizer.pt")
         torch.save({"steps": self.steps, "optimizer": self.optimizer.state_dict()}, path + ".tmp")
         os.replace(path + ".tmp", path)
+        if self.export_dtype != "float32":
+            save_model(self.module, os.path.join(req["dir"], "master.safetensors"))
         return {}
 
     def load(self, req):
-        state = torch.load(os.path.join(req["dir"], "torch-optimizer.pt"), map_location=self.device)
+        path = os.path.join(req["dir"], "torch-optimizer.pt")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no torch engine state in {req['dir']} (was this run trained by another engine?)")
+        state = torch.load(path, map_location=self.device, weights_only=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = state["steps"]
-        return {"steps": self.steps}
+        master = os.path.join(req["dir"], "master.safetensors")
+        if os.path.exists(master):
+            load_model(self.module, master, device=str(self.device))
+        return {}
 
 
-def log(message):
-    print(f"[torch-engine] {message}", file=sys.stderr, flush=True)
+# ---------------------------------------------------------------------------------------------
+# The request loop
+
+
+def take_stdout():
+    """The driver's channel: a private copy of stdout. Anything else that prints (library banners,
+    progress bars, other ranks) is sent to stderr, so it cannot corrupt the JSON lines."""
+    channel = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    return channel
+
+
+def reply(channel, message):
+    if channel is not None:
+        channel.write(json.dumps(message) + "\n")
+        channel.flush()
+
+
+def next_request(ranks):
+    """Rank 0 reads the driver's next request (end of input = exit) and every rank gets it."""
+    req = None
+    if ranks.first:
+        line = sys.stdin.readline()
+        try:
+            req = json.loads(line) if line else {"cmd": "exit"}
+        except json.JSONDecodeError:
+            req = {"cmd": "invalid", "line": line[:200]}
+    return ranks.broadcast(req)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", required=True, help="HF config.json of the decoder")
-    ap.add_argument("--weights", required=True, help="initial weights (safetensors, HF names)")
+    ap.add_argument("--model", required=True, help="Hugging Face model directory (config.json + safetensors)")
     ap.add_argument("--options", required=True, help="JSON: {optimizer, policyLoss, microBatchTokens}")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
-    ap.add_argument("--impl", default="auto", choices=["auto", "hf", "builtin"])
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast on CUDA, fp32 master weights")
+    ap.add_argument("--export-dtype", default="auto", choices=["auto", *EXPORT_DTYPES], help="auto: the checkpoint's (config.json)")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
-    worker = Worker(args)
-    handlers = {"step": worker.step, "sft": worker.sft, "logprobs": worker.logprobs, "weights": worker.weights, "save": worker.save, "load": worker.load}
-    print(json.dumps({"ok": True, "ready": True, "impl": worker.impl, "device": str(worker.device)}), flush=True)
-    for line in sys.stdin:
-        req = json.loads(line)
-        if req.get("cmd") == "exit":
-            break
+    first = int(os.environ.get("RANK", "0")) == 0
+    channel = take_stdout() if first else None
+    if not first:
+        os.dup2(2, 1)
+    try:
+        ranks = Ranks(args.device)
+        worker = Worker(args, ranks)
+    except Exception as e:
+        reply(channel, {"ok": False, "error": f"{type(e).__name__}: {e}"})
+        sys.exit(1)
+    handlers = {"step": worker.step, "sft": worker.sft, "logprobs": worker.logprobs, "export": worker.export, "save": worker.save, "load": worker.load}
+    reply(channel, {"ok": True, "ready": True, "device": str(worker.device), "world_size": ranks.world, "parameters": worker.parameters(), "export_dtype": worker.export_dtype})
+    while (req := next_request(ranks)).get("cmd") != "exit":
         try:
-            reply = {"ok": True, **handlers[req["cmd"]](req), "steps": worker.steps}
+            if req.get("cmd") not in handlers:
+                raise ValueError(f"unknown request {json.dumps(req)[:200]}")
+            message = {"ok": True, **handlers[req["cmd"]](req), "steps": worker.steps}
         except Exception as e:  # reported to the driver, which raises it
-            reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        print(json.dumps(reply), flush=True)
+            message = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        reply(channel, message)
+    ranks.close()
+    # Every reply is flushed and every file written. After a gloo group has run collectives, interpreter
+    # shutdown can hang in native destructors (seen with torch 2.13 on CPU), so skip it.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
