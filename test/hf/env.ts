@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PROJECT_ROOT, PROJECT_VENV_PYTHON } from '../../trainer/engines/torch/python.ts';
@@ -87,10 +87,11 @@ export function referencePython(): Promise<string> {
   return pythonPromise;
 }
 
-function fixtureKey(): string {
+function fixtureKey(extra = ''): string {
   const hash = createHash('sha256');
   hash.update(readFileSync(join(HERE, 'make_fixture.py')));
   hash.update(readFileSync(join(QWEN_TOKENIZER_DIR, 'tokenizer_config.json')));
+  hash.update(extra);
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -102,17 +103,33 @@ export interface HfFixture {
   optimum: string;
 }
 
+export interface FixtureOptions {
+  /**
+   * Fine-tune the random model on these token sequences first (make_fixture.py --sft), under this name.
+   * Such a fixture has no Optimum export.
+   */
+  sft?: { name: string; sequences: { ids: number[]; mask: number[] }[]; steps?: number; lr?: number };
+}
+
 /** The fixture of one architecture, built by transformers on first use and cached under node_modules/.cache/cir-hf. */
-export async function hfFixture(arch: FixtureArch): Promise<HfFixture> {
+export async function hfFixture(arch: FixtureArch, options: FixtureOptions = {}): Promise<HfFixture> {
   const python = await referencePython();
-  const root = join(CACHE, fixtureKey(), arch);
+  const { sft } = options;
+  const spec = sft ? JSON.stringify({ sequences: sft.sequences, steps: sft.steps, lr: sft.lr }) : '';
+  const root = join(CACHE, fixtureKey(spec), sft ? `${arch}-${sft.name}` : arch);
   const fixture = { arch, hf: join(root, 'hf'), optimum: join(root, 'optimum') };
   if (existsSync(join(root, 'done'))) return fixture;
   await withFileLock(`${root}.lock`, async () => {
     if (existsSync(join(root, 'done'))) return;
     const building = `${root}.building`;
     await rm(building, { recursive: true, force: true });
-    await run(python, [join(HERE, 'make_fixture.py'), '--arch', arch, '--tokenizer', QWEN_TOKENIZER_DIR, '--out', building]);
+    const args = ['--arch', arch, '--tokenizer', QWEN_TOKENIZER_DIR, '--out', building];
+    if (sft) {
+      await mkdir(building, { recursive: true });
+      await writeFile(join(building, 'sft.json'), spec);
+      args.push('--sft', join(building, 'sft.json'), '--no-onnx');
+    }
+    await run(python, [join(HERE, 'make_fixture.py'), ...args]);
     await (await open(join(building, 'done'), 'w')).close();
     await rm(root, { recursive: true, force: true });
     await rename(building, root);
@@ -122,9 +139,14 @@ export async function hfFixture(arch: FixtureArch): Promise<HfFixture> {
 
 /** reference.py's answers (one per op) for the checkpoint in `dir`. */
 export async function reference<T = unknown>(dir: string, ops: readonly Record<string, unknown>[]): Promise<T[]> {
+  return (await referenceMany<T>([{ dir, ops }]))[0]!;
+}
+
+/** reference.py's answers for several checkpoints from one Python process (importing transformers once). */
+export async function referenceMany<T = unknown>(requests: readonly { dir: string; ops: readonly Record<string, unknown>[] }[]): Promise<T[][]> {
   const python = await referencePython();
-  const out = await run(python, [join(HERE, 'reference.py')], { input: JSON.stringify({ dir, ops }), env: { ...process.env, TOKENIZERS_PARALLELISM: 'false' } });
-  return JSON.parse(out) as T[];
+  const out = await run(python, [join(HERE, 'reference.py')], { input: JSON.stringify({ requests }), env: { ...process.env, TOKENIZERS_PARALLELISM: 'false' } });
+  return JSON.parse(out) as T[][];
 }
 
 /** Runs a Python script with the reference interpreter; resolves to its stdout. */

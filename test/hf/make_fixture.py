@@ -1,6 +1,6 @@
 """Builds a small random-weight Hugging Face checkpoint with the reference implementation.
 
-    python make_fixture.py --arch qwen2|llama|qwen3 --tokenizer DIR --out DIR [--seed N] [--no-onnx]
+    python make_fixture.py --arch qwen2|llama|qwen3 --tokenizer DIR --out DIR [--seed N] [--no-onnx] [--sft FILE]
 
 Writes, under --out:
   hf/       what `save_pretrained` writes for the real model class (Qwen2ForCausalLM, LlamaForCausalLM,
@@ -11,6 +11,11 @@ Writes, under --out:
             past_key_values.N.key/value and outputs logits, present.N.key/value, exported the way
             Optimum does it (torch.onnx.export of the model with a DynamicCache built from the past
             inputs), beside config.json, generation_config.json and the tokenizer files.
+
+--sft FILE fine-tunes the random model on token sequences first ({"sequences": [{"ids": [...], "mask": [...]}],
+"steps": n, "lr": x}; mask[t] = 1 where token t is a target), so that it behaves as a checkpoint a user brings:
+the end-to-end test teaches it to answer with a code block. Only the transformer layers train (the 151,936-row
+embedding, tied to the head, stays as drawn), which keeps the steps cheap on a CPU.
 
 The shapes are tiny but keep each architecture's real features: grouped-query attention, Qwen2's q/k/v
 biases and tied embeddings, Llama 3's rope scaling and untied head, Qwen3's q/k norms and a head_dim
@@ -122,6 +127,33 @@ def export_onnx(model, out_dir):
         )
 
 
+def fine_tune(model, path):
+    with open(path) as f:
+        spec = json.load(f)
+    model.train()
+    model.get_input_embeddings().weight.requires_grad_(False)
+    model.lm_head.weight.requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=spec.get("lr", 1e-2), weight_decay=0.0)
+    sequences = spec["sequences"]
+    loss = None
+    for _ in range(spec.get("steps", 60)):
+        optimizer.zero_grad()
+        total = sum(sum(s["mask"]) for s in sequences)
+        loss = 0.0
+        for s in sequences:
+            ids = torch.tensor([s["ids"]])
+            targets = torch.tensor([t for t, m in enumerate(s["mask"]) if m])
+            hidden = model.model(input_ids=ids).last_hidden_state[0, targets - 1]
+            logits = model.lm_head(hidden)
+            nll = torch.nn.functional.cross_entropy(logits, ids[0, targets], reduction="sum") / total
+            nll.backward()
+            loss += nll.item()
+        optimizer.step()
+    model.eval()
+    return loss
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", required=True)
@@ -129,6 +161,7 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-onnx", action="store_true")
+    parser.add_argument("--sft", help="JSON token sequences to fine-tune on first")
     args = parser.parse_args()
 
     import warnings
@@ -138,6 +171,7 @@ def main():
     model_class, config = build_config(args.arch)
     model = model_class(config).eval()
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    sft_loss = fine_tune(model, args.sft) if args.sft else None
 
     hf_dir = os.path.join(args.out, "hf")
     model.generation_config = GenerationConfig(bos_token_id=COMMON["bos_token_id"], eos_token_id=QWEN_EOS, pad_token_id=COMMON["pad_token_id"])
@@ -152,7 +186,7 @@ def main():
         tokenizer.save_pretrained(optimum_dir)
 
     params = sum(p.numel() for p in model.parameters())
-    json.dump({"arch": args.arch, "class": model_class.__name__, "parameters": params, "files": sorted(os.listdir(hf_dir))}, sys.stdout)
+    json.dump({"arch": args.arch, "class": model_class.__name__, "parameters": params, "sft_loss": sft_loss, "files": sorted(os.listdir(hf_dir))}, sys.stdout)
     print()
 
 
