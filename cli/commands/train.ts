@@ -15,7 +15,8 @@ import { UsageError, type CommandIO } from '../io.ts';
 export const trainUsage = `usage: cir train --run-dir DIR [--loop] [--init MODEL_DIR] [--budget SCHEDULE] [--batch-records N]
                  [--min-records N] [--epochs N] [--lr X] [--estimator grpo|rpp] [--void-turns keep|mask_turn|mask_sample]
                  [--max-steps N] [--wait-s S] [--lease-s S] [--threads N] [--notify SERVER_URL ...]
-                 [--engine cpu|torch] [--device auto|cpu|cuda] [--dtype bf16|fp32] [--nproc N] [--onnx fp32|fp16|none]
+                 [--engine cpu|torch] [--device auto|cpu|cuda] [--dtype bf16|fp32] [--nproc N [--strategy ddp|fsdp]]
+                 [--onnx fp32|fp16|none]
 One batch job: consume the trajectories queued by the API (CIR_QUEUE*), train on them, export the model and
 publish it as a checkpoint (CIR_STORAGE*, under CIR_CHECKPOINTS, default "checkpoints") that servers
 watching the store pick up. --loop keeps consuming and training until SIGINT/SIGTERM.
@@ -25,7 +26,9 @@ State, metrics.jsonl and plots/*.svg live in the run directory; a run resumes wh
                   \`npm run setup:python\`). A torch checkpoint holds the Hugging Face weights and the ONNX export
   --device        torch: auto (CUDA when torch sees a GPU), cpu or cuda
   --dtype         torch: fp32 (default) or bf16 (autocast on CUDA over fp32 master weights)
-  --nproc         torch: processes, one per GPU (torchrun with DDP); default 1
+  --nproc         torch: processes, one per GPU (torchrun); default 1
+  --strategy      torch with --nproc: ddp (default: a replica per GPU) or fsdp (weights, gradients and AdamW
+                  state sharded across the GPUs: for models whose training state does not fit one, e.g. 7B)
   --onnx          torch: the ONNX export beside the Hugging Face weights, for servers running the model
                   in-process: fp32 (default), fp16, or none (checkpoints for vLLM only: cir pull serves them)
   --init          weights of a new run (default: the latest published checkpoint)
@@ -66,6 +69,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
       dtype: { type: 'string' },
       nproc: { type: 'string' },
       onnx: { type: 'string' },
+      strategy: { type: 'string' },
     },
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -174,17 +178,18 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
   }
 }
 
-/** --device, --dtype, --nproc and --onnx: checked here, so a typo is a usage error rather than a failed start. */
+/** --device, --dtype, --nproc, --strategy and --onnx: checked here, so a typo is a usage error rather than a failed start. */
 function torchOptions(
   engine: EngineKind,
-  values: { device?: string; dtype?: string; nproc?: string; onnx?: string },
-): Pick<TorchEngineOptions, 'device' | 'dtype' | 'nproc' | 'onnx'> {
-  const given = (['device', 'dtype', 'nproc', 'onnx'] as const).filter((name) => values[name] !== undefined);
+  values: { device?: string; dtype?: string; nproc?: string; strategy?: string; onnx?: string },
+): Pick<TorchEngineOptions, 'device' | 'dtype' | 'nproc' | 'strategy' | 'onnx'> {
+  const given = (['device', 'dtype', 'nproc', 'strategy', 'onnx'] as const).filter((name) => values[name] !== undefined);
   if (engine !== 'torch') {
     if (given.length > 0) throw new UsageError(`--${given.join(', --')} ${given.length > 1 ? 'apply' : 'applies'} to --engine torch only`);
     return {};
   }
-  const { device, dtype, onnx } = values;
+  const { device, dtype, strategy, onnx } = values;
+  if (strategy !== undefined && !['ddp', 'fsdp'].includes(strategy)) throw new UsageError(`--strategy must be ddp or fsdp, got "${strategy}"`);
   if (device !== undefined && !['auto', 'cpu', 'cuda'].includes(device)) throw new UsageError(`--device must be auto, cpu or cuda, got "${device}"`);
   if (dtype !== undefined && !['bf16', 'fp32'].includes(dtype)) throw new UsageError(`--dtype must be bf16 or fp32, got "${dtype}"`);
   if (onnx !== undefined && !['fp32', 'fp16', 'none'].includes(onnx)) throw new UsageError(`--onnx must be fp32, fp16 or none, got "${onnx}"`);
@@ -194,6 +199,7 @@ function torchOptions(
     ...(dtype !== undefined && { dtype: dtype as TorchEngineOptions['dtype'] }),
     ...(nproc !== undefined && { nproc }),
     ...(onnx !== undefined && { onnx: onnx as TorchEngineOptions['onnx'] }),
+    ...(strategy !== undefined && { strategy: strategy as TorchEngineOptions['strategy'] }),
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * `npm run check:gpu [-- --nproc N --steps N --device cuda|cpu --python PY]`: the torch engine on a GPU.
+ * `npm run check:gpu [-- --nproc N --strategy ddp|fsdp --steps N --device cuda|cpu --python PY]`: the torch engine on a GPU.
  * Trains the Hugging Face fixture (test/hf: tiny Qwen2 with the real vocabulary) and a random
  * Qwen2-architecture model of 190M parameters for a few RL steps in bf16, and prints per model the
  * torch engine's tokens/s and peak GPU memory next to the cpu engine's tokens/s on the same weights.
@@ -16,7 +16,7 @@ import type { Engine, EngineInit, RlStepMetrics } from '../types.ts';
 import { TorchEngine, type TorchEngineOptions } from './engine.ts';
 import { defaultTorchPython, probeTorchPython } from './python.ts';
 
-const USAGE = 'usage: npm run check:gpu -- [--nproc N] [--steps N] [--device cuda|cpu] [--python PY]';
+const USAGE = 'usage: npm run check:gpu -- [--nproc N] [--strategy ddp|fsdp] [--steps N] [--device cuda|cpu] [--python PY]';
 
 /** A Qwen2 decoder with Qwen2.5's vocabulary, tied embeddings and two KV heads. */
 function qwen2(hidden: number, intermediate: number, layers: number, heads: number): DecoderConfig {
@@ -69,7 +69,7 @@ async function measure(name: string, init: EngineInit, plan: Plan, torchOptions:
     await torch.dispose();
   }
   const tokens = plan.torchBatch.reduce((n, s) => n + s.prompt + s.response, 0);
-  console.log(`  torch ${torch.launch.device} ${torch.launch.dtype} x${torch.launch.nproc}: ${t.tokensPerS.toFixed(0)} tokens/s (${tokens} tokens a step), peak GPU memory ${t.peakGb === null ? 'n/a' : `${t.peakGb.toFixed(2)} GiB`}`);
+  console.log(`  torch ${torch.launch.device} ${torch.launch.dtype} x${torch.launch.nproc}${torch.launch.nproc > 1 ? ` ${torch.launch.strategy}` : ''}: ${t.tokensPerS.toFixed(0)} tokens/s (${tokens} tokens a step), peak GPU memory ${t.peakGb === null ? 'n/a' : `${t.peakGb.toFixed(2)} GiB`}`);
   const cpu = await CpuEngine.create(init, { optimizer: torchOptions.optimizer, threads: availableParallelism() });
   try {
     const c = await time(cpu, plan.cpuBatch, 2);
@@ -81,10 +81,11 @@ async function measure(name: string, init: EngineInit, plan: Plan, torchOptions:
 
 async function main(): Promise<number> {
   const args = parseScriptArgs(USAGE, {
-    options: { nproc: { type: 'string', default: '1' }, steps: { type: 'string', default: '4' }, device: { type: 'string', default: 'cuda' }, python: { type: 'string' } },
+    options: { nproc: { type: 'string', default: '1' }, strategy: { type: 'string', default: 'ddp' }, steps: { type: 'string', default: '4' }, device: { type: 'string', default: 'cuda' }, python: { type: 'string' } },
   });
   const device = args.oneOf('device', ['cuda', 'cpu'] as const);
   const nproc = args.int('nproc', 1);
+  const strategy = args.oneOf('strategy', ['ddp', 'fsdp'] as const);
   const steps = args.int('steps', 2);
   let info;
   try {
@@ -99,7 +100,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const plan = device === 'cuda' ? GPU_PLAN : SMOKE_PLAN;
-  const torchOptions: TorchEngineOptions = { python: info.python, device, dtype: plan.dtype, nproc, optimizer: { lr: 1e-5 } };
+  const torchOptions: TorchEngineOptions = { python: info.python, device, dtype: plan.dtype, nproc, strategy, optimizer: { lr: 1e-5 } };
   const fixture = await hfFixture('qwen2');
   await measure('HF fixture (Qwen2ForCausalLM, test/hf)', { kind: 'model-dir', dir: fixture.hf }, plan, torchOptions, steps);
   await measure('random Qwen2', { kind: 'fresh', config: plan.random, seed: 1, initStd: 0.02, tokenizerDir: fixture.hf }, plan, torchOptions, steps);

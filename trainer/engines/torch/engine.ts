@@ -17,7 +17,7 @@ import { decodeSafetensors } from '../safetensors.ts';
 import { DEFAULT_OPTIMIZER, type Engine, type EngineInit, type EngineOptions, type LogprobRequest, type RlStepMetrics, type SupervisedStepMetrics } from '../types.ts';
 import { encodeRlBatch, encodeTokenBatch } from './batch-file.ts';
 import { prepareInitModel } from './hf-init.ts';
-import { probeOnce, resolveLaunch, type Launch, type TorchDevice, type TorchDtype } from './launch.ts';
+import { probeOnce, resolveLaunch, type Launch, type TorchDevice, type TorchDtype, type TorchStrategy } from './launch.ts';
 import { defaultTorchPython } from './python.ts';
 import { WorkerProcess } from './worker.ts';
 
@@ -33,6 +33,8 @@ export interface TorchEngineOptions extends EngineOptions {
   dtype?: TorchDtype;
   /** Processes (one per GPU; gloo processes on the CPU): more than 1 runs the worker under torchrun with DDP. Default 1. */
   nproc?: number;
+  /** With nproc > 1: ddp (default: a replica per process) or fsdp (FSDP2: training state sharded, for models whose weights, gradients and AdamW state do not fit one GPU). */
+  strategy?: TorchStrategy;
   /** dtype of the exported weights; 'auto' (default): the checkpoint's, as its config.json says (float32 when it says nothing). */
   exportDtype?: 'auto' | 'fp32' | 'bf16' | 'fp16';
   /**
@@ -91,7 +93,7 @@ export class TorchEngine implements Engine {
       const workerOptions = { optimizer: { ...DEFAULT_OPTIMIZER, ...options.optimizer }, policyLoss, microBatchTokens: options.microBatchTokens ?? null };
       const args = [
         '--model', model.hfDir, '--options', JSON.stringify(workerOptions), '--device', launch.device, '--dtype', launch.dtype,
-        '--export-dtype', exportDtype, '--threads', String(options.threads ?? 0),
+        '--export-dtype', exportDtype, '--strategy', launch.strategy, '--threads', String(options.threads ?? 0),
       ];
       // torchrun sets OMP_NUM_THREADS=1 per rank unless told; an explicit thread count wins.
       const env = options.threads ? { ...process.env, OMP_NUM_THREADS: String(options.threads) } : process.env;

@@ -7,17 +7,21 @@ import { probeTorchPython, type TorchPythonInfo } from './python.ts';
 
 export type TorchDevice = 'auto' | 'cpu' | 'cuda';
 export type TorchDtype = 'fp32' | 'bf16';
+/** With several processes: a full replica per process (ddp), or parameters, gradients and optimizer state sharded across them (fsdp). */
+export type TorchStrategy = 'ddp' | 'fsdp';
 
 export interface LaunchRequest {
   device?: TorchDevice;
   dtype?: TorchDtype;
   nproc?: number;
+  strategy?: TorchStrategy;
 }
 
 export interface Launch {
   device: 'cpu' | 'cuda';
   dtype: TorchDtype;
   nproc: number;
+  strategy: TorchStrategy;
 }
 
 /** Checks a launch request against the interpreter's torch; throws an Error that says what is wrong and what would work. */
@@ -35,7 +39,9 @@ export function resolveLaunch(request: LaunchRequest, info: TorchPythonInfo): La
   if (dtype !== 'fp32' && dtype !== 'bf16') throw new RangeError(`dtype must be bf16 or fp32, got "${dtype}"`);
   if (dtype === 'bf16' && device !== 'cuda') throw new Error('dtype bf16 is autocast on CUDA, and this run is on the CPU: train in fp32 there');
   if (dtype === 'bf16' && !info.bf16) throw new Error('dtype bf16 was asked for, but this GPU has no bf16 support: use fp32');
-  return { device, dtype, nproc };
+  const strategy = request.strategy ?? 'ddp';
+  if (strategy !== 'ddp' && strategy !== 'fsdp') throw new RangeError(`strategy must be ddp or fsdp, got "${strategy}"`);
+  return { device, dtype, nproc, strategy };
 }
 
 const probes = new Map<string, Promise<TorchPythonInfo>>();

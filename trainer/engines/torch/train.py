@@ -12,9 +12,11 @@ runs forward and backward under CUDA autocast. Export is save_pretrained in the 
 (--export-dtype), so vLLM or transformers load what the trainer publishes.
 
 Several GPUs: run under torchrun. Rank 0 alone talks to the driver and broadcasts each request; every
-rank trains the sequences rank::world_size of the batch under DistributedDataParallel. The per-token
-weights in the batch already carry the global normalisation, so the summed gradient is the batch's:
-DDP averages, hence the loss is scaled by world_size.
+rank trains the sequences rank::world_size of the batch, under DistributedDataParallel (--strategy ddp:
+a replica per GPU) or FSDP2 (--strategy fsdp: parameters, gradients and optimizer state sharded across
+the ranks, one unit per decoder layer, for models whose training state does not fit one GPU). The
+per-token weights in the batch already carry the global normalisation, so the summed gradient is the
+batch's: both average over ranks, hence the loss is scaled by world_size.
 
 Objective (verl core_algos semantics, as trainer/algorithms/policy-loss.ts): PPO-clip with asymmetric
 and dual clipping against the logged behaviour logprobs, optional k3 KL to reference logprobs,
@@ -34,7 +36,14 @@ try:
     import torch
     import torch.distributed as dist
     from safetensors import safe_open
-    from safetensors.torch import load_model, save_file, save_model
+    from safetensors.torch import load_file, save_file
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+        set_model_state_dict,
+        set_optimizer_state_dict,
+    )
     from transformers import AutoModelForCausalLM
 except ImportError as e:  # the driver shows this line as the start-up error
     print(json.dumps({"ok": False, "error": f"{sys.executable}: {e}; the torch engine needs torch, transformers and safetensors: {SETUP_HINT}"}), flush=True)
@@ -93,6 +102,13 @@ class Ranks:
         if self.world > 1:
             dist.all_reduce(t)
         return t.tolist()
+
+    def max(self, value):
+        """The largest of an integer over ranks."""
+        t = torch.tensor([value], dtype=torch.int64, device=self.device)
+        if self.world > 1:
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return int(t.item())
 
     def gather_to_first(self, tensor):
         """Adds up every rank's tensor on rank 0 (ranks fill disjoint entries, so this gathers them)."""
@@ -203,13 +219,21 @@ class Worker:
         self.module.to(self.device)
         self.module.config.use_cache = False
         self.model = self.module
-        if ranks.world > 1:
+        self.sharded = ranks.world > 1 and args.strategy == "fsdp"
+        if self.sharded:
+            from torch.distributed.fsdp import fully_shard
+
+            # One unit per decoder layer, then the rest (embeddings, final norm, head) at the root.
+            for layer in self.module.model.layers:
+                fully_shard(layer)
+            fully_shard(self.module)
+        elif ranks.world > 1:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=device_ids)
         self.optimizer = self.build_optimizer(self.options["optimizer"])
         self.steps = 0
         self.micro_tokens = self.options.get("microBatchTokens") or DEFAULT_MICRO_BATCH_TOKENS
-        log(f"rank {ranks.rank}/{ranks.world}: torch {torch.__version__} on {self.device}, {type(self.module).__name__} "
+        log(f"rank {ranks.rank}/{ranks.world}{' (fsdp)' if self.sharded else ''}: torch {torch.__version__} on {self.device}, {type(self.module).__name__} "
             f"with {self.parameters()} parameters, {'bf16 autocast' if self.autocast else 'fp32'}, exports {self.export_dtype}")
 
     def parameters(self):
@@ -242,9 +266,19 @@ class Worker:
             groups.append(current)
         return [Chunk(batch, g, self.device) for g in groups]
 
+    def passes(self, chunks):
+        """How many forward passes this rank makes: its chunks, or under FSDP as many as the busiest rank
+        (every FSDP forward gathers parameters from all ranks, so the counts must match)."""
+        return self.ranks.max(len(chunks)) if self.sharded else max(len(chunks), 1)
+
     def accumulating(self, last):
-        """DDP all-reduces gradients in the backward of the last micro-batch only."""
-        return contextlib.nullcontext() if last or self.ranks.world == 1 else self.model.no_sync()
+        """Gradients are reduced across ranks in the backward of the last micro-batch only."""
+        if self.ranks.world == 1:
+            return contextlib.nullcontext()
+        if self.sharded:
+            self.module.set_requires_gradient_sync(last)
+            return contextlib.nullcontext()
+        return contextlib.nullcontext() if last else self.model.no_sync()
 
     def logits(self, ids, **inputs):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
@@ -263,18 +297,17 @@ class Worker:
             entropy = -(log_probs.exp() * log_probs).sum(-1)
         return logp, entropy, log_probs
 
-    def idle_backward(self):
-        """A rank without sequences still runs one (zero-weight) backward, so its gradient all-reduce meets the others'."""
-        logits = self.logits(torch.zeros(1, 2, dtype=torch.long, device=self.device))
-        (logits.float().sum() * 0.0).backward()
+    def idle_forward(self):
+        """A pass with no sequence (a rank with fewer micro-batches than the others): zero weight, same collectives."""
+        return self.logits(torch.zeros(1, 2, dtype=torch.long, device=self.device)).float().sum() * 0.0
 
     def backward(self, chunks, loss_of):
-        """Accumulates the gradient of Σ loss_of(chunk) over this rank's chunks (DDP-synchronised in the last)."""
-        if not chunks:
-            self.idle_backward()
-        for k, chunk in enumerate(chunks):
-            with self.accumulating(last=k == len(chunks) - 1):
-                (loss_of(chunk) * self.ranks.world).backward()
+        """Accumulates the gradient of Σ loss_of(chunk) over this rank's chunks, reduced across ranks in the last pass."""
+        passes = self.passes(chunks)
+        for k in range(passes):
+            with self.accumulating(last=k == passes - 1):
+                loss = loss_of(chunks[k]) if k < len(chunks) else self.idle_forward()
+                (loss * self.ranks.world).backward()
 
     # Commands -----------------------------------------------------------------------------------
 
@@ -358,12 +391,12 @@ class Worker:
     def apply(self, req):
         """Global-norm clipping and the AdamW update; returns the gradient norm before clipping."""
         params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad.float()) for p in params])).item()
+        max_norm = self.options["optimizer"]["maxGradNorm"]
+        # The norm before clipping, over all ranks' shards under FSDP (an infinite limit clips nothing).
+        total = torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm is not None else math.inf)
+        norm = (total.full_tensor() if hasattr(total, "full_tensor") else total).item()
         if not math.isfinite(norm):
             raise ValueError("non-finite gradient: the step was not applied")
-        max_norm = self.options["optimizer"]["maxGradNorm"]
-        if max_norm is not None:
-            torch.nn.utils.clip_grad_norm_(params, max_norm)
         for g in self.optimizer.param_groups:
             g["lr"] = self.lr(req)
         self.optimizer.step()
@@ -374,7 +407,12 @@ class Worker:
         batch = read_batch(req["batch"])
         out = torch.zeros(int(batch["offsets"][-1]), dtype=torch.float32, device=self.device)
         with torch.no_grad():
-            for chunk in self.micro_batches(batch):
+            chunks = self.micro_batches(batch)
+            for k in range(self.passes(chunks) if chunks or self.sharded else 0):
+                if k >= len(chunks):
+                    self.idle_forward()
+                    continue
+                chunk = chunks[k]
                 logp, _, _ = self.token_logprobs(chunk)
                 valid = chunk.valid[:, 1:]
                 out[chunk.index[:, 1:][valid].to(self.device)] = logp[valid.to(self.device)]
@@ -386,13 +424,14 @@ class Worker:
     def export(self, req):
         """save_pretrained in the export dtype (config.json saying so); returns the files written."""
         out = req["dir"]
+        full = self.full_weights()
         if not self.ranks.first:
             return {}
         dtype = EXPORT_DTYPES[self.export_dtype]
         # Cast on the CPU, one tensor per storage, so tied weights stay shared (save_pretrained drops the alias).
         cast = {}
         state = {}
-        for name, t in self.module.state_dict().items():
+        for name, t in full.items():
             key = (t.data_ptr(), t.shape)
             if key not in cast:
                 cast[key] = t.detach().to(device="cpu", dtype=dtype)
@@ -407,28 +446,44 @@ class Worker:
             f.write(json.dumps(config, indent=2, sort_keys=True) + "\n")
         return {"files": sorted(os.listdir(out))}
 
+    def full_weights(self):
+        """Every weight, whole, on the CPU (gathered from the shards under FSDP: every rank must call it)."""
+        return get_model_state_dict(self.module, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
     def save(self, req):
-        """Optimizer state and step count; the fp32 master weights too when the export rounds them."""
+        """Optimizer state (whole, keyed by parameter name, so a run resumes under any strategy and process
+        count) and step count; the fp32 master weights too when the export rounds them."""
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        optimizer = get_optimizer_state_dict(self.module, self.optimizer, options=options)
+        master = self.full_weights() if self.export_dtype != "float32" else None
         if not self.ranks.first:
             return {}
         os.makedirs(req["dir"], exist_ok=True)
         path = os.path.join(req["dir"], "torch-optimizer.pt")
-        torch.save({"steps": self.steps, "optimizer": self.optimizer.state_dict()}, path + ".tmp")
+        torch.save({"steps": self.steps, "optimizer": optimizer}, path + ".tmp")
         os.replace(path + ".tmp", path)
-        if self.export_dtype != "float32":
-            save_model(self.module, os.path.join(req["dir"], "master.safetensors"))
+        if master is not None:
+            # Tied weights are one tensor; safetensors stores each storage once.
+            seen = set()
+            unique = {}
+            for name, t in master.items():
+                if t.data_ptr() not in seen:
+                    seen.add(t.data_ptr())
+                    unique[name] = t.contiguous()
+            save_file(unique, os.path.join(req["dir"], "master.safetensors"))
         return {}
 
     def load(self, req):
         path = os.path.join(req["dir"], "torch-optimizer.pt")
         if not os.path.exists(path):
             raise FileNotFoundError(f"no torch engine state in {req['dir']} (was this run trained by another engine?)")
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.steps = state["steps"]
+        state = torch.load(path, map_location="cpu", weights_only=True)
         master = os.path.join(req["dir"], "master.safetensors")
         if os.path.exists(master):
-            load_model(self.module, master, device=str(self.device))
+            # strict=False: a tied head is stored once, under the embedding's name.
+            set_model_state_dict(self.module, load_file(master), options=StateDictOptions(full_state_dict=True, strict=False))
+        set_optimizer_state_dict(self.module, self.optimizer, optim_state_dict=state["optimizer"], options=StateDictOptions(full_state_dict=True))
+        self.steps = state["steps"]
         return {}
 
 
@@ -469,6 +524,7 @@ def main():
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast on CUDA, fp32 master weights")
     ap.add_argument("--export-dtype", default="auto", choices=["auto", *EXPORT_DTYPES], help="auto: the checkpoint's (config.json)")
+    ap.add_argument("--strategy", default="ddp", choices=["ddp", "fsdp"], help="with torchrun: replicas (ddp) or sharded training state (fsdp)")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     first = int(os.environ.get("RANK", "0")) == 0
