@@ -14,7 +14,7 @@ import { UsageError, type CommandIO } from '../io.ts';
 
 export const trainUsage = `usage: cir train --run-dir DIR [--loop] [--init MODEL_DIR] [--budget SCHEDULE] [--batch-records N]
                  [--min-records N] [--epochs N] [--lr X] [--estimator grpo|rpp] [--void-turns keep|mask_turn|mask_sample]
-                 [--max-steps N] [--wait-s S] [--lease-s S] [--threads N] [--notify SERVER_URL ...]
+                 [--max-steps N] [--wait-s S] [--lease-s S] [--threads N] [--micro-batch-tokens N] [--notify SERVER_URL ...]
                  [--engine cpu|torch] [--device auto|cpu|cuda] [--dtype bf16|fp32] [--nproc N [--strategy ddp|fsdp]]
                  [--onnx fp32|fp16|none]
 One batch job: consume the trajectories queued by the API (CIR_QUEUE*), train on them, export the model and
@@ -42,6 +42,9 @@ State, metrics.jsonl and plots/*.svg live in the run directory; a run resumes wh
                   from CIR_NOTIFY_API_KEY; repeatable); servers also find new checkpoints by polling
   --lease-s       visibility timeout of received messages: how soon a message comes back if this trainer dies (default 300)
   --threads       compute threads (cpu engine: matrix products; torch: torch.set_num_threads)
+  --micro-batch-tokens  tokens per forward/backward pass; gradients accumulate over the passes, so this bounds
+                  activation memory without changing the update (torch default 8192: lower it when a long
+                  batch of a large-vocabulary model does not fit the GPU)
 Prints a JSON summary on stdout; progress goes to stderr. Exit 0 also when the queue was empty.`;
 
 export async function trainCommand(argv: string[], io: CommandIO): Promise<number> {
@@ -63,6 +66,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
       'wait-s': { type: 'string', default: '1' },
       'lease-s': { type: 'string', default: '300' },
       threads: { type: 'string' },
+      'micro-batch-tokens': { type: 'string' },
       notify: { type: 'string', multiple: true },
       engine: { type: 'string', default: 'cpu' },
       device: { type: 'string' },
@@ -94,6 +98,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
   if (!ENGINE_KINDS.includes(engine)) throw new UsageError(`--engine must be ${ENGINE_KINDS.join(' or ')}, got "${values.engine}"`);
   const engineOptions: TorchEngineOptions = {
     ...(int('threads', 1) !== undefined && { threads: int('threads', 1) }),
+    ...(int('micro-batch-tokens', 1) !== undefined && { microBatchTokens: int('micro-batch-tokens', 1) }),
     ...(lr !== undefined && { optimizer: { lr } }),
     ...torchOptions(engine, values),
   };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hfConfigJson, ropeInvFreq } from '../onnx/decoder.ts';
+import { countParameters, hfConfigJson, ropeInvFreq } from '../onnx/decoder.ts';
 import { decoderConfigFromHf } from './config.ts';
 
 /** config.json as transformers 5 writes it for a Qwen3 model (rope_parameters, layer_types). */
@@ -51,7 +51,40 @@ const llama32V4 = {
   torch_dtype: 'bfloat16',
 };
 
+/** Qwen2.5-Math-1.5B's config.json as published (transformers 4.37): a sliding window configured but off. */
+const qwen25Math = {
+  architectures: ['Qwen2ForCausalLM'],
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151643,
+  hidden_act: 'silu',
+  hidden_size: 1536,
+  initializer_range: 0.02,
+  intermediate_size: 8960,
+  max_position_embeddings: 4096,
+  max_window_layers: 21,
+  model_type: 'qwen2',
+  num_attention_heads: 12,
+  num_hidden_layers: 28,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
+  sliding_window: 4096,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.37.0',
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
+
 describe('Hugging Face config.json', () => {
+  it('reads Qwen2.5-Math-1.5B as published: 1.5B parameters, tied embeddings, q/k/v biases', () => {
+    const config = decoderConfigFromHf(qwen25Math);
+    expect(config).toMatchObject({ modelType: 'qwen2', headDim: undefined, ropeTheta: 10000, ropeScaling: null, attentionBias: true, tieWordEmbeddings: true });
+    expect(countParameters(config) / 1e9).toBeCloseTo(1.54, 2);
+  });
+
   it('reads the transformers 5 form (rope_parameters): Qwen3 with q/k norms, head_dim of its own', () => {
     expect(decoderConfigFromHf(qwen3V5)).toMatchObject({
       modelType: 'qwen3', headDim: 32, ropeTheta: 1e6, ropeScaling: null, qkNorm: true, attentionBias: false, outputBias: false, tieWordEmbeddings: true, eosTokenId: 151645,

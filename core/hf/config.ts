@@ -147,13 +147,6 @@ export function decoderConfigFromHf(json: unknown, where = 'config.json'): Decod
   };
 }
 
-/** The dtype the checkpoint's weights are stored in, as config.json says (`dtype`, or transformers 4's `torch_dtype`). */
-export function checkpointDtype(json: unknown): string | undefined {
-  const c = json as { dtype?: unknown; torch_dtype?: unknown };
-  const value = c.dtype ?? c.torch_dtype;
-  return typeof value === 'string' ? value : undefined;
-}
-
 /** Reads `dir`/config.json: the parsed JSON and its DecoderConfig; throws naming the file when it is missing, not JSON or not supported. */
 export async function readHfConfigFile(dir: string): Promise<{ json: Record<string, unknown>; config: DecoderConfig }> {
   const path = join(dir, 'config.json');

@@ -63,12 +63,14 @@ describe('cir train --engine torch', () => {
 describe('cir train usage', () => {
   const run = (argv: string[]) => runCommand(trainCommand, ['--run-dir', '/nonexistent/run', ...argv]);
 
-  it('names a bad --engine, --device, --dtype, --nproc or --onnx, and torch-only flags given to the cpu engine', async () => {
+  it('names a bad --engine, --device, --dtype, --nproc, --strategy, --onnx or --micro-batch-tokens, and torch-only flags given to the cpu engine', async () => {
     await expect(run(['--engine', 'gpu'])).rejects.toThrow(new UsageError('--engine must be cpu or torch, got "gpu"'));
     await expect(run(['--engine', 'torch', '--device', 'tpu'])).rejects.toThrow(/--device must be auto, cpu or cuda/);
     await expect(run(['--engine', 'torch', '--dtype', 'fp16'])).rejects.toThrow(/--dtype must be bf16 or fp32/);
     await expect(run(['--engine', 'torch', '--nproc', '0'])).rejects.toThrow(/--nproc must be an integer ≥ 1/);
     await expect(run(['--engine', 'torch', '--onnx', 'int8'])).rejects.toThrow(/--onnx must be fp32, fp16 or none/);
+    await expect(run(['--engine', 'torch', '--strategy', 'zero3'])).rejects.toThrow(/--strategy must be ddp or fsdp/);
+    await expect(run(['--micro-batch-tokens', '0'])).rejects.toThrow(/--micro-batch-tokens must be an integer ≥ 1/);
     await expect(run(['--device', 'cuda', '--nproc', '2'])).rejects.toThrow('--device, --nproc apply to --engine torch only');
     await expect(run(['--dtype', 'bf16'])).rejects.toThrow(UsageError);
   });
