@@ -11,6 +11,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   swap: async () => (await import('./swap.ts')).benchSwap(),
   trainer: async () => (await import('./trainer.ts')).benchTrainer(),
   'default-model': async () => (await import('./default-model.ts')).benchDefaultModel(),
+  hf: async () => (await import('./hf.ts')).benchHf(),
 };
 
 async function main(wanted: string[]): Promise<void> {
