@@ -6,12 +6,12 @@ const cpuBuild: TorchPythonInfo = { python: 'py', torch: '2.13.0+cpu', transform
 const twoGpus: TorchPythonInfo = { python: 'py', torch: '2.13.0', transformers: '5.18.0', cudaDevices: 2, bf16: true };
 
 describe('resolveLaunch', () => {
-  it('auto picks CUDA when torch sees a GPU, else the CPU; fp32 and one process by default', () => {
-    expect(resolveLaunch({}, twoGpus)).toEqual({ device: 'cuda', dtype: 'fp32', nproc: 1 });
-    expect(resolveLaunch({}, cpuBuild)).toEqual({ device: 'cpu', dtype: 'fp32', nproc: 1 });
-    expect(resolveLaunch({ device: 'cuda', dtype: 'bf16', nproc: 2 }, twoGpus)).toEqual({ device: 'cuda', dtype: 'bf16', nproc: 2 });
+  it('auto picks CUDA when torch sees a GPU, else the CPU; fp32, one process and ddp by default', () => {
+    expect(resolveLaunch({}, twoGpus)).toEqual({ device: 'cuda', dtype: 'fp32', nproc: 1, strategy: 'ddp' });
+    expect(resolveLaunch({}, cpuBuild)).toEqual({ device: 'cpu', dtype: 'fp32', nproc: 1, strategy: 'ddp' });
+    expect(resolveLaunch({ device: 'cuda', dtype: 'bf16', nproc: 2, strategy: 'fsdp' }, twoGpus)).toEqual({ device: 'cuda', dtype: 'bf16', nproc: 2, strategy: 'fsdp' });
     // Several gloo processes on the CPU are allowed (how DDP is tested without GPUs).
-    expect(resolveLaunch({ device: 'cpu', nproc: 4 }, twoGpus)).toEqual({ device: 'cpu', dtype: 'fp32', nproc: 4 });
+    expect(resolveLaunch({ device: 'cpu', nproc: 4 }, twoGpus)).toEqual({ device: 'cpu', dtype: 'fp32', nproc: 4, strategy: 'ddp' });
   });
 
   it('refuses what the machine cannot do, saying why', () => {
@@ -21,5 +21,6 @@ describe('resolveLaunch', () => {
     expect(() => resolveLaunch({ dtype: 'bf16' }, { ...twoGpus, bf16: false })).toThrow(/no bf16 support/);
     expect(() => resolveLaunch({ nproc: 0 }, twoGpus)).toThrow(/nproc must be a positive integer/);
     expect(() => resolveLaunch({ device: 'tpu' as 'cpu' }, twoGpus)).toThrow(/device must be auto, cpu or cuda/);
+    expect(() => resolveLaunch({ strategy: 'zero3' as 'ddp' }, twoGpus)).toThrow(/strategy must be ddp or fsdp/);
   });
 });
