@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { downloadVerifiedCheckpoint } from '../../core/checkpoints/download.ts';
 import { assertCheckpointVersion, manifestKey, MANIFEST_FILE, readLatestPointer, readPointedManifest } from '../../core/checkpoints/layout.ts';
+import { isFile } from '../../core/hf/files.ts';
 import { parseCheckpointManifest, type CheckpointManifest } from '../../core/schemas/checkpoint.ts';
 import { createStorageFromEnv } from '../../core/storage/from-env.ts';
 import type { ObjectStore } from '../../core/storage/object-store.ts';
@@ -34,8 +35,6 @@ interface Pulled {
   tool_budget: number;
 }
 
-const exists = async (path: string) => (await stat(path).catch(() => undefined)) !== undefined;
-
 async function readManifest(store: ObjectStore, prefix: string, version: string | undefined): Promise<CheckpointManifest> {
   if (version === undefined) {
     const pointer = await readLatestPointer(store, prefix);
@@ -53,7 +52,7 @@ async function pull(store: ObjectStore, prefix: string, version: string | undefi
   const manifest = await readManifest(store, prefix, version);
   const dir = join(out, manifest.version);
   await mkdir(out, { recursive: true });
-  const downloaded = !(await exists(join(dir, MANIFEST_FILE)));
+  const downloaded = !(await isFile(join(dir, MANIFEST_FILE)));
   if (downloaded) {
     const staging = join(out, `.${manifest.version}.partial-${randomUUID()}`);
     try {
@@ -74,7 +73,7 @@ async function pull(store: ObjectStore, prefix: string, version: string | undefi
   await rename(link, current);
   for (const entry of await readdir(out)) {
     if (entry === 'current' || entry === manifest.version || entry === previous || entry.startsWith('.')) continue;
-    if (await exists(join(out, entry, MANIFEST_FILE))) await rm(join(out, entry), { recursive: true, force: true });
+    if (await isFile(join(out, entry, MANIFEST_FILE))) await rm(join(out, entry), { recursive: true, force: true });
   }
   return { version: manifest.version, step: manifest.step, dir: resolve(dir), downloaded, tool_budget: manifest.tool_budget.limit };
 }

@@ -4,9 +4,11 @@
  * than memory converts with one tensor in memory at a time. F32, F16 and BF16 tensors are widened to
  * float32.
  */
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decoderWeightShapes, type DecoderConfig } from '../onnx/decoder.ts';
+import { readExactly } from '../storage/files.ts';
+import { isFile } from './files.ts';
 import { bfloat16ToFloat32, halfToFloat32 } from './float16.ts';
 
 export interface TensorInfo {
@@ -24,15 +26,12 @@ async function readHeader(path: string): Promise<Map<string, TensorInfo>> {
   const handle = await open(path, 'r');
   try {
     const size = (await handle.stat()).size;
-    const lengthBytes = Buffer.alloc(8);
-    await handle.read(lengthBytes, 0, 8, 0);
-    const headerLength = Number(lengthBytes.readBigUInt64LE(0));
-    if (size < 8 || 8 + headerLength > size) throw new Error(`${path} is not a safetensors file (bad header length)`);
-    const headerBytes = Buffer.alloc(headerLength);
-    await handle.read(headerBytes, 0, headerLength, 8);
+    if (size < 8) throw new Error(`${path} is not a safetensors file (shorter than its header length)`);
+    const headerLength = Number(new DataView((await readExactly(handle, 8, 0, path)).buffer).getBigUint64(0, true));
+    if (8 + headerLength > size) throw new Error(`${path} is not a safetensors file (bad header length)`);
     let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
     try {
-      header = JSON.parse(headerBytes.toString('utf8'));
+      header = JSON.parse(new TextDecoder().decode(await readExactly(handle, headerLength, 8, path)));
     } catch {
       throw new Error(`${path} is not a safetensors file (header is not JSON)`);
     }
@@ -50,37 +49,39 @@ async function readHeader(path: string): Promise<Map<string, TensorInfo>> {
   }
 }
 
-const exists = async (path: string) => (await stat(path).catch(() => undefined))?.isFile() ?? false;
-
 export class CheckpointWeights {
   private readonly handles = new Map<string, FileHandle>();
 
   private constructor(
     readonly dir: string,
+    /** The weight files, relative to `dir`: model.safetensors, or the index and the shards it names. */
+    readonly files: readonly string[],
     readonly tensors: ReadonlyMap<string, TensorInfo>,
   ) {}
 
   /** True when `dir` holds Hugging Face safetensors weights. */
   static async present(dir: string): Promise<boolean> {
-    return (await exists(join(dir, 'model.safetensors'))) || (await exists(join(dir, 'model.safetensors.index.json')));
+    return (await isFile(join(dir, 'model.safetensors'))) || (await isFile(join(dir, 'model.safetensors.index.json')));
   }
 
   static async open(dir: string): Promise<CheckpointWeights> {
-    const single = join(dir, 'model.safetensors');
     const index = join(dir, 'model.safetensors.index.json');
+    /** The files to copy with the checkpoint; the safetensors among them hold the tensors. */
     let files: string[];
-    if (await exists(single)) files = [single];
-    else if (await exists(index)) {
+    let shards: string[];
+    if (await isFile(join(dir, 'model.safetensors'))) files = shards = ['model.safetensors'];
+    else if (await isFile(index)) {
       let map: Record<string, string>;
       try {
         map = (JSON.parse(await readFile(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map;
       } catch (error) {
         throw new Error(`${index} is not a safetensors index: ${(error as Error).message}`);
       }
-      files = [...new Set(Object.values(map))].map((f) => join(dir, f));
-      for (const f of files) if (!(await exists(f))) throw new Error(`${index} names ${f}, which is missing`);
+      shards = [...new Set(Object.values(map))];
+      for (const f of shards) if (!(await isFile(join(dir, f)))) throw new Error(`${index} names ${join(dir, f)}, which is missing`);
+      files = ['model.safetensors.index.json', ...shards];
     } else {
-      const bin = (await exists(join(dir, 'pytorch_model.bin'))) || (await exists(join(dir, 'pytorch_model.bin.index.json')));
+      const bin = (await isFile(join(dir, 'pytorch_model.bin'))) || (await isFile(join(dir, 'pytorch_model.bin.index.json')));
       throw new Error(
         bin
           ? `${dir} has PyTorch .bin weights only: convert them to safetensors first (transformers: AutoModelForCausalLM.from_pretrained(dir).save_pretrained(dir, safe_serialization=True))`
@@ -88,12 +89,8 @@ export class CheckpointWeights {
       );
     }
     const tensors = new Map<string, TensorInfo>();
-    for (const f of files) for (const [name, info] of await readHeader(f)) tensors.set(name, info);
-    return new CheckpointWeights(dir, tensors);
-  }
-
-  has(name: string): boolean {
-    return this.tensors.has(name);
+    for (const f of shards) for (const [name, info] of await readHeader(join(dir, f))) tensors.set(name, info);
+    return new CheckpointWeights(dir, files, tensors);
   }
 
   /** The tensor as float32 (widened from F16/BF16). */
@@ -109,12 +106,7 @@ export class CheckpointWeights {
       handle = await open(info.file, 'r');
       this.handles.set(info.file, handle);
     }
-    const bytes = new Uint8Array(info.end - info.begin);
-    for (let at = 0; at < bytes.length; ) {
-      const { bytesRead } = await handle.read(bytes, at, bytes.length - at, info.begin + at);
-      if (bytesRead === 0) throw new Error(`${info.file} ended while reading tensor ${name}`);
-      at += bytesRead;
-    }
+    const bytes = await readExactly(handle, info.end - info.begin, info.begin, `${info.file} (tensor ${name})`);
     if (info.dtype === 'F32') return new Float32Array(bytes.buffer);
     const halves = new Uint16Array(bytes.buffer);
     return info.dtype === 'BF16' ? bfloat16ToFloat32(halves) : halfToFloat32(halves);

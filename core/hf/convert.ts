@@ -9,12 +9,12 @@
  *
  * `writeOnnxFromHf` is the ONNX half on its own (the torch engine runs it on what it saved).
  */
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { countParameters, decoderWeightShapes, hfGenerationConfigJson, writeDecoderOnnx, type DecoderConfig, type OnnxWriteOptions } from '../onnx/decoder.ts';
 import { CheckpointWeights, checkCheckpointWeights } from './checkpoint-weights.ts';
 import { readHfConfigFile } from './config.ts';
-import { checkTokenizerDir, copyTokenizerFiles } from './files.ts';
+import { checkTokenizerDir, copyTokenizerFiles, isFile } from './files.ts';
 
 export interface ConvertOptions extends OnnxWriteOptions {
   /** Called after each weight is converted. */
@@ -27,17 +27,22 @@ export async function writeOnnxFromHf(hfDir: string, outDir: string, options: Co
   const weights = await CheckpointWeights.open(hfDir);
   try {
     checkCheckpointWeights(weights, config);
-    const total = Object.keys(decoderWeightShapes(config)).length;
-    let done = 0;
-    const read = async (name: string) => {
-      const values = await weights.read(name);
-      options.onTensor?.(++done, total);
-      return values;
-    };
-    return await writeDecoderOnnx(config, { read }, outDir, options);
+    return await writeOnnx(config, weights, outDir, options);
   } finally {
     await weights.close();
   }
+}
+
+/** The ONNX model of checked checkpoint weights, one tensor read (and reported) at a time. */
+function writeOnnx(config: DecoderConfig, weights: CheckpointWeights, outDir: string, options: ConvertOptions): Promise<string[]> {
+  const total = Object.keys(decoderWeightShapes(config)).length;
+  let done = 0;
+  const read = async (name: string) => {
+    const values = await weights.read(name);
+    options.onTensor?.(++done, total);
+    return values;
+  };
+  return writeDecoderOnnx(config, { read }, outDir, options);
 }
 
 export interface ImportOptions extends ConvertOptions {
@@ -52,15 +57,6 @@ export interface Imported {
   parameters: number;
   /** Files of the model directory, relative to it. */
   files: string[];
-}
-
-const isFile = async (path: string) => (await stat(path).catch(() => undefined))?.isFile() ?? false;
-
-/** The safetensors files of the checkpoint: the single file, or the index and every shard it names. */
-async function weightFiles(dir: string): Promise<string[]> {
-  if (await isFile(join(dir, 'model.safetensors'))) return ['model.safetensors'];
-  const index = JSON.parse(await readFile(join(dir, 'model.safetensors.index.json'), 'utf8')) as { weight_map: Record<string, string> };
-  return ['model.safetensors.index.json', ...new Set(Object.values(index.weight_map))];
 }
 
 /**
@@ -79,25 +75,26 @@ export async function importHfCheckpoint(hfDir: string, outDir: string, options:
   } catch {
     throw new Error(`no tokenizer.json in ${source}: save the fast tokenizer beside the weights (transformers: AutoTokenizer.from_pretrained(...).save_pretrained(dir))`);
   }
-  if (!(await CheckpointWeights.present(source))) await CheckpointWeights.open(source); // throws the reason
-  const existing = await readdir(target).catch(() => null);
-  if (existing && existing.length > 0 && !options.force) throw new Error(`${target} exists and is not empty; choose another --out or pass --force to replace it`);
-
+  // Missing, foreign or misshapen weights fail here, before anything is copied.
+  const weights = await CheckpointWeights.open(source);
   const work = join(dirname(target), `.${basename(target)}.importing-${process.pid}`);
-  await rm(work, { recursive: true, force: true });
-  await mkdir(work, { recursive: true });
   try {
+    checkCheckpointWeights(weights, config);
+    const existing = await readdir(target).catch(() => null);
+    if (existing && existing.length > 0 && !options.force) throw new Error(`${target} exists and is not empty; choose another --out or pass --force to replace it`);
+    await rm(work, { recursive: true, force: true });
+    await mkdir(work, { recursive: true });
     const files = ['config.json'];
     await copyFile(join(source, 'config.json'), join(work, 'config.json'));
     if (await isFile(join(source, 'generation_config.json'))) await copyFile(join(source, 'generation_config.json'), join(work, 'generation_config.json'));
     else await writeFile(join(work, 'generation_config.json'), `${JSON.stringify(hfGenerationConfigJson(config), null, 2)}\n`);
     files.push('generation_config.json');
-    for (const file of await weightFiles(source)) {
+    for (const file of weights.files) {
       await copyFile(join(source, file), join(work, file));
       files.push(file);
     }
     files.push(...(await copyTokenizerFiles(source, work)));
-    files.push(...(await writeOnnxFromHf(source, work, options)));
+    files.push(...(await writeOnnx(config, weights, work, options)));
     await rm(target, { recursive: true, force: true });
     await rename(work, target);
     const architecture = (json.architectures as string[] | undefined)?.[0] ?? config.modelType;
@@ -105,5 +102,7 @@ export async function importHfCheckpoint(hfDir: string, outDir: string, options:
   } catch (error) {
     await rm(work, { recursive: true, force: true });
     throw error;
+  } finally {
+    await weights.close();
   }
 }

@@ -6,7 +6,7 @@ import { copyFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Tokenizer files a model directory carries over from its source (whichever exist). */
-export const TOKENIZER_FILES = [
+const TOKENIZER_FILES = [
   'tokenizer.json',
   'tokenizer_config.json',
   'special_tokens_map.json',
@@ -17,7 +17,8 @@ export const TOKENIZER_FILES = [
   'chat_template.json',
 ] as const;
 
-const isFile = async (path: string) => (await stat(path).catch(() => undefined))?.isFile() ?? false;
+/** True when `path` is a regular file. */
+export const isFile = async (path: string): Promise<boolean> => (await stat(path).catch(() => undefined))?.isFile() ?? false;
 
 /** Throws unless `dir` has a tokenizer.json (checked when an engine starts, so a missing tokenizer fails before training). */
 export async function checkTokenizerDir(dir: string): Promise<void> {

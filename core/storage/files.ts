@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { replaceFileAtomic } from './atomic-file.ts';
 import type { ObjectStore, PutOptions } from './object-store.ts';
 
 /** Files past this size cannot be read into one buffer. */
@@ -32,11 +33,17 @@ export async function getFileFromStore(store: ObjectStore, key: string, path: st
   if (store.getFile) return store.getFile(key, path);
   const bytes = await store.get(key);
   if (bytes === null) return false;
-  const partial = `${path}.partial`;
-  await writeFile(partial, bytes);
-  await rename(partial, path).catch(async (error) => {
-    await rm(partial, { force: true });
-    throw error;
-  });
+  await replaceFileAtomic(path, dirname(path), (tmp) => writeFile(tmp, bytes));
   return true;
+}
+
+/** `length` bytes of an open file from `position` (reads until they are all in: one read may return fewer). */
+export async function readExactly(handle: FileHandle, length: number, position: number, what: string): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  for (let at = 0; at < length; ) {
+    const { bytesRead } = await handle.read(bytes, at, length - at, position + at);
+    if (bytesRead === 0) throw new Error(`${what} ended early (truncated, or still being written?)`);
+    at += bytesRead;
+  }
+  return bytes;
 }

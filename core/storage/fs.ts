@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { copyFile, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { copyFile, readdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { sha256Hex } from '../bytes.ts';
 import { replaceFileAtomic, writeFileAtomic } from './atomic-file.ts';
 import { sha256File } from './files.ts';
@@ -40,16 +39,13 @@ export class FsObjectStore implements ObjectStore {
     });
   }
 
-  /** `path`'s directory must exist. */
   async getFile(key: string, path: string): Promise<boolean> {
-    const partial = `${path}.partial-${randomUUID()}`;
+    const source = this.pathOf(key);
     try {
-      await copyFile(this.pathOf(key), partial);
-      await rename(partial, path);
+      await replaceFileAtomic(path, dirname(path), (tmp) => copyFile(source, tmp));
       return true;
     } catch (error) {
-      await rm(partial, { force: true });
-      // The caller made the destination's directory, so a missing file is the object.
+      // The destination's directory is made for the copy, so a missing file is the object.
       if (isNotFound(error)) return false;
       throw error;
     }

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -16,6 +16,8 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { awsClientConfig, type AwsClientOptions } from '../aws-client.ts';
+import { replaceFileAtomic } from './atomic-file.ts';
+import { readExactly } from './files.ts';
 import { assertValidKey, type ObjectStore, type PutOptions } from './object-store.ts';
 
 export interface S3StoreOptions extends AwsClientOptions {
@@ -70,15 +72,7 @@ export class S3ObjectStore implements ObjectStore {
     const file = await open(path, 'r');
     try {
       const { size } = await file.stat();
-      const readPart = async (offset: number, length: number) => {
-        const bytes = new Uint8Array(length);
-        for (let at = 0; at < length; ) {
-          const { bytesRead } = await file.read(bytes, at, length - at, offset + at);
-          if (bytesRead === 0) throw new Error(`${path} ended early (is it being written?)`);
-          at += bytesRead;
-        }
-        return bytes;
-      };
+      const readPart = (offset: number, length: number) => readExactly(file, length, offset, path);
       if (size <= this.partBytes) {
         await this.put(key, await readPart(0, size), options);
         return;
@@ -112,14 +106,7 @@ export class S3ObjectStore implements ObjectStore {
       if (error instanceof NoSuchKey || (error as { name?: string }).name === 'NoSuchKey') return false;
       throw error;
     }
-    const partial = `${path}.partial-${randomUUID()}`;
-    try {
-      await pipeline(response.Body as Readable, createWriteStream(partial));
-      await rename(partial, path);
-    } catch (error) {
-      await rm(partial, { force: true });
-      throw error;
-    }
+    await replaceFileAtomic(path, dirname(path), (tmp) => pipeline(response.Body as Readable, createWriteStream(tmp)));
     return true;
   }
 

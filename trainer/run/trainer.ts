@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { downloadVerifiedCheckpoint } from '../../core/checkpoints/download.ts';
 import { readLatestPointer, readPointedManifest, CHECKPOINT_VERSION } from '../../core/checkpoints/layout.ts';
