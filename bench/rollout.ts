@@ -79,9 +79,9 @@ export async function benchRollout(): Promise<void> {
   const logging = await createTrajectoryLoggingFromEnv({}, { dataDir: join(dataDir, 'run') });
   const logged: TrajectoryRecord[] = [];
   const logger: TrajectorySink = {
-    accept: (record) => {
-      logged.push(record);
-      return logging.logger.accept(record);
+    accept: (records) => {
+      logged.push(...records);
+      return logging.logger.accept(records);
     },
   };
   try {

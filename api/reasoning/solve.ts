@@ -108,6 +108,18 @@ export async function solveProblem(served: ServedModel, sandbox: Sandbox, reques
   if (options.signal?.aborted) onCallerAbort();
   options.signal?.addEventListener('abort', onCallerAbort, { once: true });
 
+  // Filled as samples finish (failed and cancelled ones too) and logged together once all have: the group reaches the trainer whole.
+  const records = new Array<TrajectoryRecord | undefined>(n);
+  const logGroup = async () => {
+    const finished = records.filter((r): r is TrajectoryRecord => r !== undefined);
+    if (!options.logger || finished.length === 0) return;
+    try {
+      await options.logger.accept(finished);
+    } catch (error) {
+      onLogError(error);
+    }
+  };
+
   const runSample = async (seq: Sequence, index: number): Promise<SampleResult> => {
     const state = new RolloutState();
     const ctx: RolloutContext = {
@@ -157,6 +169,7 @@ export async function solveProblem(served: ServedModel, sandbox: Sandbox, reques
       request_id: requestId,
       sample_index: index,
       group_id: groupId,
+      group_size: n,
       model: info.id,
       checkpoint_version: checkpoint.version,
       problem,
@@ -184,13 +197,7 @@ export async function solveProblem(served: ServedModel, sandbox: Sandbox, reques
     };
     const problems = checkTrajectoryInvariants(record);
     if (problems.length > 0) throw new Error(`internal error: inconsistent trajectory: ${problems.join('; ')}`);
-    if (options.logger) {
-      try {
-        await options.logger.accept(record);
-      } catch (error) {
-        onLogError(error);
-      }
-    }
+    records[index] = record;
     const sample: SampleResult = {
       index,
       trajectoryId: record.id,
@@ -210,6 +217,7 @@ export async function solveProblem(served: ServedModel, sandbox: Sandbox, reques
 
   try {
     const settled = await Promise.allSettled(group.sequences.map((seq, i) => runSample(seq, i)));
+    await logGroup();
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
     return {

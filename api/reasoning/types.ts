@@ -56,9 +56,12 @@ export interface ReasoningSettings {
   prompt?: PromptTemplate;
 }
 
-/** Where finished trajectories go; TrajectoryLogger satisfies it. accept() must not wait on storage. */
+/**
+ * Where finished trajectories go; TrajectoryLogger satisfies it. accept() takes the samples of one
+ * request together (so they reach the trainer as one whole group) and must not wait on storage.
+ */
 export interface TrajectorySink {
-  accept(record: TrajectoryRecord): Promise<void>;
+  accept(records: readonly TrajectoryRecord[]): Promise<void>;
 }
 
 export interface SolveOptions {

@@ -42,7 +42,7 @@ describe('readTrajectories', () => {
     const records = await readTrajectories(store, message, { onInvalidLine: (e) => skipped.push(e) });
     expect(records).toHaveLength(1);
     expect(skipped.map((e) => [e.kind, e.line])).toEqual([['malformed_line', 2], ['schema_version', 3]]);
-    expect(skipped[1]!.message).toContain('unsupported trajectory schema_version 9 (this build reads 1)');
+    expect(skipped[1]!.message).toContain('unsupported trajectory schema_version 9 (this build reads 1 and 2)');
   });
 
   it('reports a record that breaks an invariant as invalid_record', async () => {

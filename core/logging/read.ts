@@ -1,7 +1,7 @@
 import { gunzip, sha256Hex } from '../bytes.ts';
 import { formatIssues } from '../schemas/issues.ts';
 import type { QueueMessage } from '../schemas/queue-message.ts';
-import { TRAJECTORY_SCHEMA_VERSION, TrajectoryRecordSchema, type TrajectoryRecord } from '../schemas/trajectory.ts';
+import { READABLE_TRAJECTORY_SCHEMA_VERSIONS, TrajectoryRecordSchema, type TrajectoryRecord } from '../schemas/trajectory.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 
 /**
@@ -107,7 +107,7 @@ function parseLine(line: string, key: string, lineNumber: number): TrajectoryRec
   const parsed = TrajectoryRecordSchema.safeParse(json);
   if (parsed.success) return parsed.data;
   const issues = formatIssues(parsed.error);
-  return version !== TRAJECTORY_SCHEMA_VERSION
+  return !(READABLE_TRAJECTORY_SCHEMA_VERSIONS as readonly unknown[]).includes(version)
     ? new TrajectoryReadError('schema_version', key, lineNumber, issues.find((i) => i.startsWith('schema_version')) ?? issues.join('; '))
     : new TrajectoryReadError('invalid_record', key, lineNumber, issues.join('; '));
 }

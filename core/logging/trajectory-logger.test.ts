@@ -67,6 +67,25 @@ describe('TrajectoryLogger', () => {
     expect(await spool.list('')).toEqual([]);
   });
 
+  it("keeps a request's samples in one batch: seals before a group that would overflow it, never inside one", async () => {
+    const logger = await openLogger({ batchMaxRecords: 4 });
+    const group = (id: string, n: number) => Array.from({ length: n }, (_, i) => makeRecord({ group_id: id, group_size: n, sample_index: i }));
+    const groups = [group('a', 3), group('b', 3), group('c', 6), group('d', 1)];
+    for (const g of groups) await logger.accept(g);
+    await logger.flush();
+    const batches = [];
+    for (const body of queue.sent) batches.push((await readTrajectories(store, decodeQueueMessage(body))).map((r) => r.group_id).join(''));
+    // 'c' is larger than a batch: it gets one of its own rather than being split.
+    expect(batches).toEqual(['aaa', 'bbb', 'cccccc', 'd']);
+  });
+
+  it('refuses a whole group when one of its records is invalid', async () => {
+    const logger = await openLogger();
+    const group = [makeRecord({ group_size: 2 }), makeRecord({ group_size: 2, sample_index: 1, loss_mask: [1] })];
+    await expect(logger.accept(group)).rejects.toBeInstanceOf(TrajectoryValidationError);
+    expect(logger.stats()).toMatchObject({ accepted: 0, rejected: 2 });
+  });
+
   it('batches by age: a partial batch goes out batchMaxAgeMs after its first record', async () => {
     const logger = await openLogger({ batchMaxAgeMs: 100 });
     await logger.accept(makeRecord());

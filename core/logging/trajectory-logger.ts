@@ -118,8 +118,8 @@ export class TrajectoryLogger {
   /** Serialized lines of the batch being filled. */
   private open: string[] = [];
   private openTimer: ReturnType<typeof setTimeout> | undefined;
-  /** accept() calls waiting for buffer room, in arrival order. */
-  private readonly waiters: { line: string; resolve: () => void; reject: (error: Error) => void }[] = [];
+  /** accept() calls waiting for buffer room, in arrival order; each brings one request's records. */
+  private readonly waiters: { lines: string[]; resolve: () => void; reject: (error: Error) => void }[] = [];
   /** Sealing (encode + spool write) runs one batch at a time, so batches reach the outbox in order. */
   private sealing: Promise<void> = Promise.resolve();
   private sealingCount = 0;
@@ -185,24 +185,28 @@ export class TrajectoryLogger {
   }
 
   /**
-   * Validates the record (schema and invariants) and takes it in. Resolves at once while there is
-   * buffer room, else when room frees up; never waits for storage. Rejects with
-   * TrajectoryValidationError for an invalid record and LoggerClosedError after close().
+   * Validates the records (schema and invariants) and takes them in together: the samples of one
+   * request (one group) go into one batch, hence one object and one queue message, so the trainer
+   * receives the group whole. Resolves at once while there is buffer room, else when room frees up;
+   * never waits for storage. Rejects with TrajectoryValidationError if any record is invalid (then
+   * none is taken) and LoggerClosedError after close().
    */
-  accept(record: TrajectoryRecord): Promise<void> {
+  accept(records: TrajectoryRecord | readonly TrajectoryRecord[]): Promise<void> {
     if (this.closing) return Promise.reject(new LoggerClosedError());
-    let line: string;
+    const group = Array.isArray(records) ? (records as readonly TrajectoryRecord[]) : [records as TrajectoryRecord];
+    let lines: string[];
     try {
-      line = JSON.stringify(parseTrajectoryRecord(record));
+      lines = group.map((record) => JSON.stringify(parseTrajectoryRecord(record)));
     } catch (error) {
-      this.counters.rejected++;
+      this.counters.rejected += group.length;
       return Promise.reject(error);
     }
+    if (lines.length === 0) return Promise.resolve();
     if (this.accepting) {
-      this.admit(line);
+      this.admit(lines);
       return Promise.resolve();
     }
-    return new Promise((resolve, reject) => this.waiters.push({ line, resolve, reject }));
+    return new Promise((resolve, reject) => this.waiters.push({ lines, resolve, reject }));
   }
 
   /**
@@ -255,11 +259,13 @@ export class TrajectoryLogger {
     return this.waiters.length === 0 && this.open.length === 0 && this.sealingCount === 0 && this.outbox.length === 0;
   }
 
-  private admit(line: string): void {
-    this.open.push(line);
-    this.buffered++;
-    this.counters.accepted++;
-    if (this.open.length === 1) {
+  /** One request's lines into the open batch; a batch is sealed before a group would overflow it, never inside one. */
+  private admit(lines: readonly string[]): void {
+    if (this.open.length > 0 && this.open.length + lines.length > this.batchMaxRecords) this.seal();
+    this.open.push(...lines);
+    this.buffered += lines.length;
+    this.counters.accepted += lines.length;
+    if (this.open.length === lines.length) {
       this.openTimer = setTimeout(() => this.seal(), this.batchMaxAgeMs);
       // Never the reason a process stays up; close() seals and delivers on shutdown.
       (this.openTimer as { unref?: () => void }).unref?.();
@@ -320,7 +326,7 @@ export class TrajectoryLogger {
     this.buffered -= n;
     while (this.waiters.length > 0 && this.buffered < this.maxBufferedRecords) {
       const waiter = this.waiters.shift()!;
-      this.admit(waiter.line);
+      this.admit(waiter.lines);
       waiter.resolve();
     }
     // While closing nobody else will seal what the waiters brought in.

@@ -114,7 +114,20 @@ describe('trajectory record schema', () => {
   });
 
   it('refuses a foreign schema_version with a message saying which versions are known', () => {
-    const record = { ...makeRecord(), schema_version: 2 } as unknown as TrajectoryRecord;
-    expect(problemsOf(record)).toEqual(['schema_version: unsupported trajectory schema_version 2 (this build reads 1)']);
+    const record = { ...makeRecord(), schema_version: 3 } as unknown as TrajectoryRecord;
+    expect(problemsOf(record)).toEqual(['schema_version: unsupported trajectory schema_version 3 (this build reads 1 and 2)']);
+  });
+
+  it('requires group_size from version 2 on and keeps sample_index inside the group', () => {
+    const { group_size: _omitted, ...withoutSize } = makeRecord();
+    expect(problemsOf(withoutSize as TrajectoryRecord)).toEqual(['group_size is required from schema_version 2 on']);
+    expect(problemsOf(makeRecord({ group_size: 4, sample_index: 4 }))).toEqual(['sample_index 4 is outside a group of 4']);
+    expect(problemsOf(makeRecord({ group_size: 0 }))[0]).toMatch(/^group_size: /);
+  });
+
+  it('still reads version 1 records, which have no group_size', () => {
+    const { group_size: _omitted, ...rest } = makeRecord({ sample_index: 3, group_size: 4 });
+    const v1 = { ...rest, schema_version: 1 } as TrajectoryRecord;
+    expect(parseTrajectoryRecord(JSON.parse(JSON.stringify(v1)))).toEqual(v1);
   });
 });

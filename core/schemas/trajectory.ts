@@ -10,7 +10,12 @@ import { formatIssues } from './issues.ts';
  * `turns` cut the response into contiguous spans; tokens of `output` spans were produced by the sandbox,
  * not sampled, so they carry no logprob (null) and are masked out of the loss (0).
  */
-export const TRAJECTORY_SCHEMA_VERSION = 1;
+export const TRAJECTORY_SCHEMA_VERSION = 2;
+/**
+ * Versions this build reads. Version 1 records have no `group_size`: a reader cannot tell whether their
+ * group is complete, so the trainer takes such a group as it arrives (what version 1 producers meant).
+ */
+export const READABLE_TRAJECTORY_SCHEMA_VERSIONS = [1, 2] as const;
 
 const count = z.number().int().nonnegative();
 
@@ -86,15 +91,20 @@ export const TimingsSchema = z.strictObject({
 });
 
 const TrajectoryFields = z.strictObject({
-  schema_version: z.literal(TRAJECTORY_SCHEMA_VERSION, {
+  schema_version: z.literal(READABLE_TRAJECTORY_SCHEMA_VERSIONS, {
     error: (issue) =>
-      `unsupported trajectory schema_version ${JSON.stringify(issue.input)} (this build reads ${TRAJECTORY_SCHEMA_VERSION})`,
+      `unsupported trajectory schema_version ${JSON.stringify(issue.input)} (this build reads ${READABLE_TRAJECTORY_SCHEMA_VERSIONS.join(' and ')})`,
   }),
   id: z.uuid(),
   request_id: z.string().min(1),
   sample_index: count,
   /** The problem's group: the n samples drawn for one problem share it (GRPO-style advantages). */
   group_id: z.string().min(1),
+  /**
+   * How many samples the group has (the request's n): the trainer holds a group until all of them have
+   * arrived, so group statistics never rest on part of a group. Required from version 2 on.
+   */
+  group_size: count.min(1).optional(),
   model: z.string().min(1),
   checkpoint_version: z.string().min(1),
   problem: z.string(),
@@ -129,6 +139,10 @@ export const SECRET_LIKE_KEY = /authorization|cookie|password|passwd|secret|api[
  */
 export function checkTrajectoryInvariants(record: TrajectoryRecord): string[] {
   const problems: string[] = [];
+  if (record.schema_version >= 2 && record.group_size === undefined) problems.push(`group_size is required from schema_version 2 on`);
+  if (record.group_size !== undefined && record.sample_index >= record.group_size) {
+    problems.push(`sample_index ${record.sample_index} is outside a group of ${record.group_size}`);
+  }
   const n = record.response_ids.length;
   if (record.logprobs.length !== n) problems.push(`logprobs has ${record.logprobs.length} entries, response_ids has ${n}`);
   if (record.loss_mask.length !== n) problems.push(`loss_mask has ${record.loss_mask.length} entries, response_ids has ${n}`);

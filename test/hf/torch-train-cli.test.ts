@@ -19,7 +19,7 @@ import { TORCH_HOOK_TIMEOUT, TORCH_TEST_TIMEOUT } from './torch-fixtures.ts';
 
 /** Four samples of one problem, two right and two wrong, so the group carries a learning signal. */
 function group(problem: string): TrajectoryRecord[] {
-  return [0, 1, 2, 3].map((i) => makeRecord({ group_id: problem, request_id: problem, sample_index: i, final_answer: i % 2 === 0 ? '1024' : '7' }));
+  return [0, 1, 2, 3].map((i) => makeRecord({ group_id: problem, group_size: 4, request_id: problem, sample_index: i, final_answer: i % 2 === 0 ? '1024' : '7' }));
 }
 
 let fixture: HfFixture;

@@ -13,6 +13,7 @@ export function makeRecord(overrides: Partial<TrajectoryRecord> = {}): Trajector
     request_id: 'req-1',
     sample_index: 0,
     group_id: 'problem-42',
+    group_size: 1,
     model: 'tiny-math',
     checkpoint_version: 'ckpt-000000',
     problem: 'What is 2**10?',

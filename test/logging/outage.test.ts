@@ -74,7 +74,7 @@ describe('trajectory logging through S3 and SQS outages', () => {
     let heldUp = 0;
     const producer = (async () => {
       while (producing) {
-        const record = makeRecord({ sample_index: accepted.size });
+        const record = makeRecord({ group_id: `problem-${accepted.size}` });
         if (!logger.accepting) heldUp++;
         await logger.accept(record);
         accepted.add(record.id);

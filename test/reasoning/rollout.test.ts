@@ -38,14 +38,21 @@ function setup(scripts: readonly ScriptPiece[] | ((i: number) => readonly Script
   const backend = new ScriptedBackend(tokenizer, typeof scripts === 'function' ? scripts : () => scripts, { tokenDelayMs: options.tokenDelayMs });
   const served: ServedModel = { backend, checkpoint: { version: 'ckpt-7', ...(options.toolBudget !== undefined && { toolBudget: options.toolBudget }) } };
   const logged: TrajectoryRecord[] = [];
+  /** How many records each accept() call handed over. */
+  const handovers: number[] = [];
   const events: SolveEvent[] = [];
   const solve = (request: Partial<SolveRequest> = {}, opts: SolveOptions = {}) =>
     solveProblem(served, sandbox, { problem: 'What is 6 times 7?', maxTokens: 400, ...request }, {
-      logger: { accept: async (r) => void logged.push(r) },
+      logger: {
+        accept: async (records) => {
+          handovers.push(records.length);
+          logged.push(...records);
+        },
+      },
       onEvent: (e) => events.push(e),
       ...opts,
     });
-  return { backend, solve, logged, events };
+  return { backend, solve, logged, handovers, events };
 }
 
 /** Spans of the record where the mask is 0. */
@@ -215,8 +222,11 @@ describe('rollout boundaries', () => {
 
   it('runs n samples concurrently as one group and streams deltas and segments that add up to the text', async () => {
     const scripts = (i: number) => [`Sample ${i}.\n\`\`\`javascript\nconsole.log(${i} * 10)\n\`\`\`\n`, `\\boxed{${i * 10}}`];
-    const { solve, logged, events } = setup(scripts);
+    const { solve, logged, handovers, events } = setup(scripts);
     const result = await solve({ n: 3, gold: '10', seed: 5, tags: { dataset: 'unit' } });
+    // The group is handed to the logger whole, in one call, and every record says how big it is.
+    expect(handovers).toEqual([3]);
+    expect(logged.map((r) => r.group_size)).toEqual([3, 3, 3]);
     expect(result.samples.map((s) => s.correct)).toEqual([false, true, false]);
     expect(result.samples.map((s) => s.reward)).toEqual([-1, 1, -1]);
     expect(new Set(logged.map((r) => r.group_id)).size).toBe(1);

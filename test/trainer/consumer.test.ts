@@ -31,7 +31,7 @@ async function queueIsEmpty(): Promise<boolean> {
 
 describe('TrajectoryConsumer', () => {
   it('accounts for every record and deletes each message once it is written down', async () => {
-    const a = [makeRecord(), makeRecord({ sample_index: 1 })];
+    const a = [makeRecord({ group_size: 2 }), makeRecord({ sample_index: 1, group_size: 2 })];
     const b = [makeRecord({ group_id: 'p2' }), makeRecord({ group_id: 'p2' }), makeRecord({ group_id: 'p2' })];
     await sendBatch(store, queue, a);
     await sendBatch(store, queue, b);

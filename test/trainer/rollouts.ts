@@ -30,6 +30,7 @@ export async function rolloutRecords(
           request_id: `req-${seed}-${g}`,
           sample_index: sequence.index,
           group_id: `${seed}-${g}`,
+          group_size: n,
           model: backend.info.id,
           checkpoint_version: checkpoint,
           problem,
