@@ -20,7 +20,7 @@ import { runTrainingJob } from '../../trainer/run/job.ts';
 import { readMetrics } from '../../trainer/run/metrics.ts';
 import { Progress } from '../../trainer/run/progress.ts';
 import { readRunState } from '../../trainer/run/state.ts';
-import { Trainer, type TrainerOptions } from '../../trainer/run/trainer.ts';
+import { Trainer, type StepResult, type TrainerOptions } from '../../trainer/run/trainer.ts';
 import { ensureModel } from '../../scripts/make-model.ts';
 import { FailingStore, sendBatch, SimulatedCrash, tempDir } from './fixtures.ts';
 import { rolloutRecords } from './rollouts.ts';
@@ -82,7 +82,7 @@ describe('cir train (Trainer)', () => {
       const trainer = await Trainer.open(options()); // no init: starts from the published 'init'
       try {
         expect(await trainer.consume()).toMatchObject({ messages: 3, accepted: 24 });
-        const result = (await trainer.trainStep())!;
+        const result = (await trainer.trainStep()) as StepResult;
         expect(result.version).toBe('run-step-000001');
         expect(result.metrics).toMatchObject({ step: 1, records: 24, samples: 24, tool_call_rate: 1, tool_budget: 2 });
         for (const key of ['reward', 'accuracy', 'response_length', 'entropy', 'clip_fraction']) expect(typeof result.metrics[key]).toBe('number');
@@ -214,7 +214,7 @@ describe('cir train (Trainer)', () => {
       try {
         await sendBatch(store, queue, records.slice(0, 8));
         await first.consume();
-        expect((await first.trainStep())!.version).toBe('run-step-000001');
+        expect(((await first.trainStep()) as StepResult).version).toBe('run-step-000001');
         await sendBatch(store, queue, records.slice(8, 16));
         await other.consume();
         await expect(other.trainStep()).rejects.toThrow(PublishConflictError);

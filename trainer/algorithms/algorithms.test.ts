@@ -143,6 +143,12 @@ describe('policyLoss over a micro-batch', () => {
     expect(t.entropySum).toBe(3);
   });
 
+  it('takes ppo_kl from the clamped log-ratio, as the loss uses it (verl)', () => {
+    // A stale logprob 30 nats away from the current one counts as 20 (the clamp), not 30.
+    const inputs = { logprobs: [-1, -40], oldLogprobs: [-1.5, -10], advantages: [1, 1], weights: [0.5, 0.5], entropies: [0, 0] };
+    expect(policyLoss(inputs, DEFAULT_POLICY_LOSS).approxKlSum).toBeCloseTo(-0.5 + 20, 9);
+  });
+
   it('requires refLogprobs when klCoef > 0 and equal lengths', () => {
     const base = { logprobs: [0], oldLogprobs: [0], advantages: [1], weights: [1], entropies: [0] };
     expect(() => policyLoss(base, { ...DEFAULT_POLICY_LOSS, klCoef: 0.1 })).toThrow(/refLogprobs/);

@@ -25,6 +25,8 @@ export interface PpoTokenLoss {
   clipped: boolean;
   /** The dual clip (negative advantages, ratio beyond clip_ratio_c) decided it (pg_clipfrac_lower). */
   clippedLower: boolean;
+  /** logp - old, clamped to ±20 as the ratio uses it (verl's negative_approx_kl, of which ppo_kl is the negated mean). */
+  logRatio: number;
 }
 
 /**
@@ -53,7 +55,7 @@ export function ppoTokenLoss(logprob: number, oldLogprob: number, advantage: num
       grad = 0;
     }
   }
-  return { loss, grad, clipped, clippedLower };
+  return { loss, grad, clipped, clippedLower, logRatio: clampedLogRatio };
 }
 
 /**
@@ -125,7 +127,7 @@ export interface PolicyLossTerms {
   tokens: number;
   clipped: number;
   clippedLower: number;
-  /** Σ (old - logp): ppo_kl's numerator. */
+  /** Σ -clamp(logp - old, ±20): ppo_kl's numerator, from the log-ratio the loss uses (verl). */
   approxKlSum: number;
   entropySum: number;
   klSum: number;
@@ -163,7 +165,7 @@ export function policyLoss(inputs: PolicyLossInputs, config: PolicyLossConfig): 
     terms.tokens++;
     if (pg.clipped) terms.clipped++;
     if (pg.clippedLower) terms.clippedLower++;
-    terms.approxKlSum += inputs.oldLogprobs[t]! - logprob;
+    terms.approxKlSum -= pg.logRatio;
     terms.entropySum += entropy;
   }
   terms.loss = terms.pgLoss + config.klCoef * terms.klLoss - config.entropyCoef * terms.entropyLoss;

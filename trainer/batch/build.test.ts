@@ -8,13 +8,13 @@ const wrong = (group: string, extra = {}) => makeRecord({ group_id: group, final
 const MASK = [1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1];
 
 describe('buildBatch', () => {
-  it('grades, groups, drops groups without signal and computes GRPO advantages over the loss mask', () => {
+  it('grades, groups, drops groups without signal when asked, and computes GRPO advantages over the loss mask', () => {
     const a = [right('a'), right('a'), wrong('a'), wrong('a')];
     const b = [right('b'), right('b')]; // all correct: no signal
     const c = [makeRecord({ group_id: 'c', gold: undefined, reward: 0.5 }), makeRecord({ group_id: 'c', gold: undefined, reward: -0.5 })];
     const unscored = makeRecord({ group_id: 'd', gold: undefined, reward: undefined });
     const partial = right('a', { partial: true, finish_reason: 'cancelled' });
-    const batch = buildBatch([...a, ...b, ...c, unscored, partial, a[0]!]);
+    const batch = buildBatch([...a, ...b, ...c, unscored, partial, a[0]!], { dropNoSignal: true });
 
     expect(batch.samples.map((s) => s.groupId)).toEqual(['a', 'a', 'a', 'a', 'c', 'c']);
     const s = Math.sqrt(4 / 3);
@@ -42,11 +42,13 @@ describe('buildBatch', () => {
     expect(batch.stats.meanReward).toBeCloseTo((4 - 2 + 0.5 - 0.5) / 8, 6);
   });
 
-  it('applies the reward config, and keeps uniform groups when asked', () => {
+  it('applies the reward config, and keeps uniform groups by default (as verl)', () => {
     const batch = buildBatch([right('a'), wrong('a'), wrong('a', { final_answer: null })], { reward: { correct: 1, incorrect: 0, noAnswer: -1 }, normByStd: false });
     expect(batch.samples.map((s) => s.reward)).toEqual([1, 0, -1]);
     expect(batch.samples.map((s) => s.advantages[0])).toEqual([1, 0, -1]);
-    expect(buildBatch([right('a'), right('a')], { dropNoSignal: false }).samples).toHaveLength(2);
+    const uniform = buildBatch([right('a'), right('a')]);
+    expect(uniform.samples.map((s) => s.advantages[0])).toEqual([0, 0]);
+    expect(uniform.stats).toMatchObject({ groups: 1, keptGroups: 1, lossTokens: 18 });
   });
 
   it('uses REINFORCE++-baseline when selected (whitened over loss tokens)', () => {
@@ -85,8 +87,20 @@ describe('buildBatch', () => {
     expect(() => buildBatch([bad])).toThrow(new RegExp(`record ${bad.id}: loss_mask has 2 entries`));
   });
 
-  it('returns an empty batch when nothing carries signal', () => {
-    const batch = buildBatch([right('a'), right('a')]);
+  it('keeps a uniform group in REINFORCE++ whitening and the token-mean denominator unless asked to drop it', () => {
+    const records = [right('a'), wrong('a'), right('b'), right('b')];
+    const kept = buildBatch(records, { estimator: 'reinforce_plus_plus_baseline' });
+    // Centred: +1, -1, 0, 0 over 9 loss tokens each: mean 0, unbiased variance 18/35; the uniform group stays at 0.
+    const scale = 1 / Math.sqrt(18 / 35 + 1e-8);
+    expect(kept.samples.map((s) => s.advantages[0])).toEqual([scale, -scale, 0, 0].map((v) => Math.fround(v)));
+    expect(kept.stats.lossTokens).toBe(36);
+    const dropped = buildBatch(records, { estimator: 'reinforce_plus_plus_baseline', dropNoSignal: true });
+    expect(dropped.samples).toHaveLength(2);
+    expect(dropped.stats.lossTokens).toBe(18);
+  });
+
+  it('returns an empty batch when nothing carries signal and such groups are dropped', () => {
+    const batch = buildBatch([right('a'), right('a')], { dropNoSignal: true });
     expect(batch.samples).toEqual([]);
     expect(batch.stats).toMatchObject({ records: 2, keptGroups: 0, lossTokens: 0 });
   });

@@ -6,7 +6,8 @@
  *  - duplicate ids are counted once; partial (cancelled) records are left out unless asked for;
  *  - reward: a record with a gold answer is graded here (api/grading) and rewarded per RewardConfig;
  *    one without gold keeps the reward the API logged; one with neither cannot be scored and is left out;
- *  - groups (group_id) whose scores are all equal carry no signal and are dropped (dropNoSignal);
+ *  - groups (group_id) whose scores are all equal carry no signal; they are kept, as verl does (they count
+ *    in REINFORCE++'s whitening and the token-mean denominator), or dropped when asked (dropNoSignal, DAPO);
  *  - advantages by GRPO or REINFORCE++-baseline over the kept samples;
  *  - loss mask = the record's loss_mask (prompt is outside the response, tool output is 0), minus
  *    void turns when filtered: a model turn that produced neither code nor the final answer.
@@ -43,7 +44,7 @@ export const DEFAULT_BATCH_OPTIONS: BatchOptions = {
   reward: DEFAULT_REWARD,
   epsilon: 1e-6,
   normByStd: true,
-  dropNoSignal: true,
+  dropNoSignal: false,
   voidTurns: 'keep',
   includePartial: false,
 };

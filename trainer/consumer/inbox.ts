@@ -130,6 +130,22 @@ export class Inbox {
     return records;
   }
 
+  /** The entries (pending or trained) that hold any of these record ids, in entry order. */
+  entriesHolding(ids: readonly string[]): InboxEntry[] {
+    const wanted = new Set(ids);
+    return this.entries.filter((entry) => entry.header.ids.some((id) => wanted.has(id)));
+  }
+
+  /** The records with these ids, in the order given; an id the ledger does not hold is an error. */
+  async recordsById(ids: readonly string[]): Promise<TrajectoryRecord[]> {
+    const byId = new Map((await this.records(this.entriesHolding(ids))).map((r) => [r.id, r]));
+    return ids.map((id) => {
+      const record = byId.get(id);
+      if (!record) throw new RunFileError(this.inboxDir, `record ${id} is not in the consumer's ledger`);
+      return record;
+    });
+  }
+
   /**
    * Moves entries up to and including `throughSeq` to consumed/ (after the step that trained on them
    * was committed; repeating it after a crash is harmless).

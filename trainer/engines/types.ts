@@ -64,7 +64,7 @@ export interface RlStepMetrics {
   pg_clipfrac: number;
   /** Fraction of loss tokens hit by the dual clip (verl pg_clipfrac_lower). */
   pg_clipfrac_lower: number;
-  /** Mean of old_logprob - logprob over loss tokens (verl ppo_kl: approximate KL to the behaviour policy). */
+  /** Mean of -clamp(logprob - old_logprob, ±20) over loss tokens (verl ppo_kl: approximate KL to the behaviour policy, from the log-ratio the loss uses). */
   ppo_kl: number;
   /** Mean token entropy of the current policy over loss tokens. */
   entropy: number;

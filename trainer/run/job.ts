@@ -26,15 +26,16 @@ export async function runTrainingJob(trainer: Trainer, options: JobOptions): Pro
   const steps: StepResult[] = [];
   const consumed: ConsumeCounts = { messages: 0, accepted: 0, duplicates: 0, rejected: 0, deadLettered: 0, redelivered: 0, retrying: 0 };
   const stopped = () => steps.length >= maxSteps || options.signal?.aborted === true;
-  // A job trains everything it consumed (the last batch may be short); the loop trains only full batches.
-  const enough = () => (options.loop ? trainer.batchRecords : trainer.minRecords);
   do {
-    const counts = await trainer.consume({ untilRecords: options.loop ? trainer.batchRecords : Infinity, signal: options.signal });
+    // A loop consumes a batch's worth before looking for one; a job takes everything the queue has.
+    const counts = await trainer.consume({ untilRecords: options.loop ? trainer.expectedBatchRecords : Infinity, signal: options.signal });
     for (const key of Object.keys(consumed) as (keyof ConsumeCounts)[]) consumed[key] += counts[key];
-    while (!stopped() && trainer.pendingRecords() >= enough()) {
-      const result = await trainer.trainStep();
-      // null: the batch had no reward signal (records used up, no checkpoint); go on with the rest.
-      if (result === null) continue;
+    // A job trains everything it consumed (the last batch may be short); the loop trains only full batches.
+    while (!stopped()) {
+      const result = await trainer.trainStep({ full: options.loop });
+      if (result === null) break;
+      // Skipped: records used up without an update (no reward signal, or set aside); go on with the rest.
+      if ('skipped' in result) continue;
       steps.push(result);
       await options.onStep?.(result);
     }

@@ -11,6 +11,7 @@ import { readJsonFile, writeJsonAtomic } from './files.ts';
  *   consumer/           the consumer's ledger of queue messages (consumer/inbox.ts)
  *   models/step-N/      the exported model of step N (what gets published; the next step starts from it)
  *   engine/step-N/      the engine's optimizer state after step N (for resuming)
+ *   settings.json       the training settings of the run (recipe and flags resolved), rewritten when they change
  *   metrics.jsonl       one line of metrics per step
  *   plots/*.svg         metrics drawn per step
  *
@@ -29,7 +30,7 @@ export const RunStateSchema = z.object({
   run: z.string(),
   /** Completed (committed) steps. */
   step: z.number().int().nonnegative(),
-  /** Consumer entries with seq ≤ this have been trained on. */
+  /** Consumer entries with seq ≤ this have been through a step: their records trained on, set aside, or listed in `held`. */
   trained_through: z.number().int().nonnegative(),
   model: z.object({
     /** The weights the next step starts from (absolute, or relative to the run directory). */
@@ -45,6 +46,13 @@ export const RunStateSchema = z.object({
   pending_publish: z
     .object({ version: z.string(), step: z.number().int(), parent: z.string().nullable(), created_at: z.string(), metrics: z.record(z.string(), z.number()) })
     .nullable(),
+  /**
+   * Ids of records from entries up to trained_through that no step has trained on yet: their group was
+   * incomplete (waiting for its other samples) or came after the batch target. The next step takes them first.
+   */
+  held: z.array(z.string()).default([]),
+  /** Records set aside so far: their group was still incomplete after the group timeout (policy 'set-aside'). */
+  set_aside: z.number().int().nonnegative().default(0),
   schedule: ToolBudgetScheduleSchema,
   /** Metrics of the last committed step, so a crash between commit and metrics.jsonl loses no line. */
   last_metrics: StepMetricsSchema.nullable(),

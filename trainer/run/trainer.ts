@@ -5,8 +5,11 @@ import { readLatestPointer, readPointedManifest, CHECKPOINT_VERSION } from '../.
 import type { QueueConsumer } from '../../core/queue/queue.ts';
 import type { TrajectoryRecord } from '../../core/schemas/trajectory.ts';
 import type { ObjectStore } from '../../core/storage/object-store.ts';
+import { DEFAULT_GROUP_POLICY, selectGroups, type BatchTarget, type GroupPolicy, type PoolRecord } from '../batch/groups.ts';
+import { miniBatches } from '../batch/mini-batches.ts';
 import type { TrainBatch } from '../batch/types.ts';
 import { TrajectoryConsumer, type ConsumeCounts } from '../consumer/consumer.ts';
+import type { InboxEntry } from '../consumer/inbox.ts';
 import type { CreateEngine, Engine, EngineOptions, RlStepMetrics } from '../engines/types.ts';
 import { publishCheckpoint } from '../publish/publish.ts';
 import { budgetAt, type ToolBudgetSchedule } from './budget.ts';
@@ -34,11 +37,19 @@ export interface TrainerOptions {
   init?: { dir: string; version: string | null };
   /** Tool budget schedule; default: the run's (or 2 calls from step 0 for a new run). */
   schedule?: ToolBudgetSchedule;
-  /** Records per step (whole consumer entries are taken until this many). Default 64. */
+  /** Records per step, in whole groups (the first group always fits). Default 64; ignored with batchGroups. */
   batchRecords?: number;
+  /** Groups (problems) per step, as verl's train_batch_size counts prompts. */
+  batchGroups?: number;
+  /** Groups per optimizer update (verl ppo_mini_batch_size): a batch makes ceil(groups / this) updates per epoch. Default: the whole batch. */
+  miniBatchGroups?: number;
+  /** Samples per group the rollouts draw (the recipe's n): sizes the consume step of a loop that counts groups. Default 1. */
+  samplesPerGroup?: number;
+  /** How long an incomplete group waits for its other samples, and what happens to it then. */
+  groupPolicy?: GroupPolicy;
   /** Fewer pending records than this: no step yet. Default 1. */
   minRecords?: number;
-  /** Optimizer updates per batch (PPO epochs). Default 1. */
+  /** Passes over each batch (PPO epochs). Default 1. */
   epochs?: number;
   lr?: number;
   /** Long-poll wait of each receive. Default 1 s. */
@@ -57,6 +68,11 @@ export interface StepResult {
   metrics: StepMetrics;
 }
 
+/** Records were used up (set aside, held, or without a reward signal) but nothing was trained: no checkpoint. */
+export interface SkippedStep {
+  skipped: string;
+}
+
 export class Trainer {
   private constructor(
     private readonly options: TrainerOptions & { batchRecords: number; minRecords: number; epochs: number },
@@ -68,6 +84,8 @@ export class Trainer {
     /** The model directory the engine was created from: its exports copy the tokenizer files from there. */
     private readonly engineInitDir: string,
   ) {}
+
+  private readonly pools = new Map<string, PoolRecord[]>();
 
   /** Takes the run directory's lock, creates or resumes the run (finishing an interrupted publish), starts the engine. */
   static async open(options: TrainerOptions): Promise<Trainer> {
@@ -127,6 +145,17 @@ export class Trainer {
     return this.options.batchRecords;
   }
 
+  /** What fills a batch: groups (batchGroups) or records. */
+  get batchTarget(): BatchTarget {
+    return this.options.batchGroups !== undefined ? { groups: this.options.batchGroups } : { records: this.options.batchRecords };
+  }
+
+  /** Records a full batch is expected to hold (a loop consumes this many before it looks for a batch). */
+  get expectedBatchRecords(): number {
+    const target = this.batchTarget;
+    return 'groups' in target ? target.groups * (this.options.samplesPerGroup ?? 1) : target.records;
+  }
+
   /** Fewer pending records than this: no step. */
   get minRecords(): number {
     return Math.max(1, this.options.minRecords);
@@ -156,47 +185,77 @@ export class Trainer {
     return total;
   }
 
-  /** Pending records (accounted for, not yet trained on). */
+  /** Pending records (accounted for, not yet trained on): new ones and those held for their group. */
   pendingRecords(): number {
-    return this.consumer.pendingRecordCount();
+    return this.consumer.pendingRecordCount() + this.state.held.length;
+  }
+
+  /** Records held for their group (waiting for its other samples, or past the last batch's target). */
+  get heldRecords(): number {
+    return this.state.held.length;
   }
 
   /**
-   * One step on the oldest pending records (whole entries up to batchRecords): train, export, commit,
-   * publish. Null when fewer than minRecords are pending.
+   * One step on whole groups of the oldest pending records (up to the batch target; see
+   * batch/groups.ts): train, export, commit, publish. `full`: only a full batch (a loop waits for one);
+   * otherwise a short one is taken (a job trains what it consumed). Null when no batch is ready (or
+   * fewer than minRecords are pending); a SkippedStep when records were used up without an update.
    */
-  async trainStep(): Promise<StepResult | null> {
-    const { batchRecords, epochs, runDir } = this.options;
+  async trainStep({ full = false }: { full?: boolean } = {}): Promise<StepResult | SkippedStep | null> {
+    const { epochs, runDir } = this.options;
     if (this.pendingRecords() < this.minRecords) return null;
-    const entries = [];
-    let count = 0;
-    for (const entry of this.consumer.pending()) {
-      if (entries.length > 0 && count + entry.header.ids.length > batchRecords) break;
-      entries.push(entry);
-      count += entry.header.ids.length;
-    }
-    const records = await this.consumer.records(entries);
+    const pending = this.consumer.pending();
+    const selection = selectGroups(
+      await this.poolOf(this.state.held),
+      await Promise.all(pending.map((entry) => this.entryPool(entry))),
+      this.batchTarget,
+      this.options.groupPolicy ?? DEFAULT_GROUP_POLICY,
+      { nowMs: Date.now(), flush: !full },
+    );
+    if (selection === null) return null;
+    const throughSeq = pending[selection.entriesExamined - 1]?.header.seq ?? this.state.trained_through;
+    const records = await this.consumer.inbox.recordsById(selection.train);
     const step = this.state.step + 1;
     const batch = this.options.buildBatch(records, step);
-    const throughSeq = entries.at(-1)!.header.seq;
+    const groupAccount = {
+      incomplete_groups_trained: selection.incompleteTrained,
+      groups_set_aside: selection.setAside.length,
+      records_set_aside: selection.setAside.reduce((n, g) => n + g.ids.length, 0),
+      groups_held: selection.heldGroups,
+    };
+    if (groupAccount.groups_set_aside > 0) {
+      this.options.log?.(
+        `step ${step}: set aside ${groupAccount.groups_set_aside} group(s) still incomplete after the group timeout ` +
+          `(${selection.setAside.map((g) => `${g.groupId}: ${g.ids.length}`).join(', ')})`,
+      );
+    }
 
     const updates: RlStepMetrics[] = [];
     if (batch.samples.length > 0) {
+      const parts = miniBatches(batch, this.options.miniBatchGroups);
+      const total = epochs * parts.length;
       for (let epoch = 0; epoch < epochs; epoch++) {
-        this.progress.update(`step ${step}`, epoch, epochs, `${batch.samples.length} samples, ${batch.stats.lossTokens} loss tokens`);
-        updates.push(await this.engine.step(batch, this.options.lr === undefined ? undefined : { lr: this.options.lr }));
+        for (const part of parts) {
+          this.progress.update(`step ${step}`, updates.length, total, `${part.samples.length} samples, ${batch.stats.lossTokens} loss tokens in the batch`);
+          updates.push(await this.engine.step(part, this.options.lr === undefined ? undefined : { lr: this.options.lr }));
+        }
       }
-      this.progress.update(`step ${step}`, epochs, epochs, `${batch.samples.length} samples`);
+      this.progress.update(`step ${step}`, total, total, `${batch.samples.length} samples`);
       this.progress.clear();
     }
+    const setAsideTotal = this.state.set_aside + groupAccount.records_set_aside;
     if (updates.length === 0) {
-      // Every group had the same reward for all its samples: nothing to learn, but the records are used up.
+      // Nothing to learn (every group without a reward signal and dropped, or only set-aside groups), but the records are used up.
       await this.lock.assertHeld();
-      this.state = { ...this.state, trained_through: throughSeq };
+      this.state = { ...this.state, trained_through: throughSeq, held: selection.held, set_aside: setAsideTotal };
       await writeRunState(runDir, this.state);
       await this.consumer.inbox.markTrained(throughSeq);
-      this.options.log?.(`step ${step}: ${records.length} records, no group with a reward signal; nothing to train, no checkpoint`);
-      return null;
+      const reason =
+        records.length === 0
+          ? `no complete group to train on (${selection.heldGroups} held, ${groupAccount.groups_set_aside} set aside)`
+          : `${records.length} records, no group with a reward signal; nothing to train, no checkpoint`;
+      this.options.log?.(`step ${step}: ${reason}`);
+      return { skipped: reason };
     }
 
     const paths = runPaths(runDir);
@@ -207,12 +266,14 @@ export class Trainer {
 
     const version = `${this.state.run}-step-${pad(step)}`;
     const toolBudget = budgetAt(this.state.schedule, step);
-    const metrics = stepMetrics(step, version, toolBudget, batch.stats, updates);
+    const metrics = { ...stepMetrics(step, version, toolBudget, batch.stats, updates), ...groupAccount };
     await this.lock.assertHeld();
     this.state = {
       ...this.state,
       step,
       trained_through: throughSeq,
+      held: selection.held,
+      set_aside: setAsideTotal,
       model: { dir: modelRel, version: this.state.model.version, engine_state: engineRel },
       pending_publish: { version, step, parent: this.state.model.version, created_at: new Date().toISOString(), metrics: numericMetrics(metrics) },
       last_metrics: metrics,
@@ -276,6 +337,26 @@ export class Trainer {
     }
   }
 
+  /** Pool metadata of some record ids (held ones: their entries are already in consumed/). */
+  private async poolOf(ids: readonly string[]): Promise<PoolRecord[]> {
+    if (ids.length === 0) return [];
+    const entries = this.consumer.inbox.entriesHolding(ids);
+    const wanted = new Set(ids);
+    const pools = await Promise.all(entries.map((entry) => this.entryPool(entry)));
+    return pools.flat().filter((r) => wanted.has(r.id));
+  }
+
+  /** An entry's records as pool metadata, read once per entry (entries never change). */
+  private async entryPool(entry: InboxEntry): Promise<PoolRecord[]> {
+    let pool = this.pools.get(entry.name);
+    if (!pool) {
+      const arrivedAtMs = Date.parse(entry.header.received_at);
+      pool = (await this.consumer.records([entry])).map((r) => ({ id: r.id, groupId: r.group_id, groupSize: r.group_size, arrivedAtMs }));
+      this.pools.set(entry.name, pool);
+    }
+    return pool;
+  }
+
   async close(): Promise<void> {
     try {
       await this.engine.dispose();
@@ -317,6 +398,8 @@ async function newRunState(runDir: string, options: TrainerOptions): Promise<Run
     model,
     expected_latest: latest?.version ?? null,
     pending_publish: null,
+    held: [],
+    set_aside: 0,
     schedule: options.schedule ?? [{ step: 0, limit: 2 }],
     last_metrics: null,
   };

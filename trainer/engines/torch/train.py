@@ -330,7 +330,7 @@ class Worker:
             with torch.no_grad():
                 on = w > 0
                 for key, value in (("loss", loss), ("pg", (w * pg).sum()), ("kl", (w * kl).sum()), ("tokens", on.sum()),
-                                   ("clipped", (clipped & on).sum()), ("lower", (lower & on).sum()), ("approx_kl", ((old - logp) * on).sum()),
+                                   ("clipped", (clipped & on).sum()), ("lower", (lower & on).sum()), ("approx_kl", (-torch.clamp(logp - old, -20.0, 20.0) * on).sum()),
                                    ("entropy", (entropy * on).sum()), ("kl_sum", (kl * on).sum())):
                     sums[key] += value.item()
             return loss
