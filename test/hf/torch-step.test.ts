@@ -56,7 +56,7 @@ describe.each(cases)('torch engine on the $arch fixture', ({ arch, policyLoss })
     try {
       const batch = await syntheticBatch(engine, 7);
       const batchFile = join(work, 'batch.safetensors');
-      await writeFile(batchFile, encodeRlBatch(batch, policyLoss.lossAggregation));
+      await writeFile(batchFile, encodeRlBatch(batch, policyLoss));
       const config = JSON.stringify({ optimizer: OPTIMIZER, policyLoss });
       const referenceRun = runPython(join(HERE, 'reference_step.py'), ['--model', fixture.hf, '--batch', batchFile, '--config', config, '--out', join(work, 'reference')]);
       const before = await engine.logprobs(batch.samples.map((s) => ({ ids: s.inputIds, from: 1, temperature: s.temperature })));

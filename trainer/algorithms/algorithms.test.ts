@@ -112,6 +112,10 @@ describe('loss aggregation weights', () => {
     expect(w[1]![3]).toBeCloseTo(1 / 6, 7);
     expect(w[1]![1]).toBe(0);
   });
+  it('seq-mean-token-sum-norm: 1 / (sequences * L), L constant (Dr. GRPO) or the longest response', () => {
+    expect(aggregationWeights(masks, 'seq-mean-token-sum-norm', 10).map((w) => Array.from(w))).toEqual([[0.05, 0.05, 0], [0.05, 0, 0, 0.05, 0.05], [0, 0]].map((r) => r.map(Math.fround)));
+    expect(aggregationWeights(masks, 'seq-mean-token-sum-norm')[0]![0]).toBeCloseTo(1 / (2 * 5), 7);
+  });
 });
 
 describe('policyLoss over a micro-batch', () => {

@@ -78,7 +78,7 @@ export function k3Kl(logprob: number, refLogprob: number): { value: number; grad
  * mask (verl `agg_loss`). Masked tokens get weight 0. Computed once over the whole batch so micro-batches
  * share one normaliser.
  */
-export function aggregationWeights(lossMasks: readonly ArrayLike<number>[], mode: LossAggregation): Float32Array[] {
+export function aggregationWeights(lossMasks: readonly ArrayLike<number>[], mode: LossAggregation, normTokens: number | null = null): Float32Array[] {
   const counts = lossMasks.map((mask) => {
     let n = 0;
     for (let t = 0; t < mask.length; t++) n += mask[t] ? 1 : 0;
@@ -87,11 +87,17 @@ export function aggregationWeights(lossMasks: readonly ArrayLike<number>[], mode
   const total = counts.reduce((a, b) => a + b, 0);
   // verl's seq-mean modes divide by the number of sequences with at least one loss token.
   const sequences = counts.filter((n) => n > 0).length;
+  const L = normTokens ?? Math.max(0, ...lossMasks.map((mask) => mask.length));
+  if (mode === 'seq-mean-token-sum-norm' && !(L > 0)) throw new RangeError(`seq-mean-token-sum-norm needs a positive token count, got ${L}`);
   return lossMasks.map((mask, i) => {
     const w = new Float32Array(mask.length);
     const n = counts[i]!;
     if (n === 0) return w;
-    const value = mode === 'token-mean' ? 1 / total : mode === 'seq-mean-token-sum' ? 1 / sequences : 1 / (sequences * n);
+    const value =
+      mode === 'token-mean' ? 1 / total
+      : mode === 'seq-mean-token-sum' ? 1 / sequences
+      : mode === 'seq-mean-token-sum-norm' ? 1 / (sequences * L)
+      : 1 / (sequences * n);
     for (let t = 0; t < mask.length; t++) if (mask[t]) w[t] = value;
     return w;
   });

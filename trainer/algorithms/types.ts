@@ -9,7 +9,14 @@ export type LossAggregation =
   /** Per sequence: sum over its unmasked tokens; then the mean over sequences. */
   | 'seq-mean-token-sum'
   /** Per sequence: mean over its unmasked tokens; then the mean over sequences (original GRPO). */
-  | 'seq-mean-token-mean';
+  | 'seq-mean-token-mean'
+  /**
+   * Per sequence: sum over its unmasked tokens divided by a constant L (the generation budget); then the
+   * mean over sequences (Dr. GRPO: no length bias from dividing by each sequence's own length).
+   */
+  | 'seq-mean-token-sum-norm';
+
+export const LOSS_AGGREGATIONS: readonly LossAggregation[] = ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'];
 
 export type AdvantageEstimator = 'grpo' | 'reinforce_plus_plus_baseline';
 
@@ -21,6 +28,8 @@ export interface PolicyLossConfig {
   /** Dual-clip bound for negative advantages (verl clip_ratio_c, default 3); null disables dual clip. */
   clipRatioC: number | null;
   lossAggregation: LossAggregation;
+  /** seq-mean-token-sum-norm's constant L (verl loss_scale_factor); null: the batch's longest response. */
+  lossNormTokens: number | null;
   /** Coefficient of the k3 ("low_var_kl") KL to the reference policy; 0 = no KL term. */
   klCoef: number;
   /** Coefficient of an entropy bonus (loss -= coef * entropy); 0 = none (verl's default). */
@@ -32,6 +41,7 @@ export const DEFAULT_POLICY_LOSS: PolicyLossConfig = {
   clipHigh: 0.28,
   clipRatioC: 3,
   lossAggregation: 'token-mean',
+  lossNormTokens: null,
   klCoef: 0,
   entropyCoef: 0,
 };

@@ -29,3 +29,8 @@ export function budgetAt(schedule: ToolBudgetSchedule, step: number): number {
   for (const entry of schedule) if (entry.step <= step) limit = entry.limit;
   return limit;
 }
+
+/** The schedule as parseBudgetSchedule reads it: `0:2,40:3,80:4`. */
+export function formatBudgetSchedule(schedule: ToolBudgetSchedule): string {
+  return schedule.map((entry) => `${entry.step}:${entry.limit}`).join(',');
+}

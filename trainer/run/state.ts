@@ -40,6 +40,8 @@ export const RunStateSchema = z.object({
     /** Optimizer state to restore (relative to the run directory); null at the start. */
     engine_state: z.string().nullable(),
   }),
+  /** The run's initial weights (absolute, or relative to the run directory): the reference policy of the KL term. */
+  reference: z.string().nullable().default(null),
   /** What `latest` should name when this run publishes next (another value means another trainer published). */
   expected_latest: z.string().nullable(),
   /** A committed step whose checkpoint is not yet (known to be) published. */

@@ -83,6 +83,8 @@ export class Trainer {
     private readonly progress: Progress,
     /** The model directory the engine was created from: its exports copy the tokenizer files from there. */
     private readonly engineInitDir: string,
+    /** The reference policy, when the loss has a KL term. */
+    private readonly reference: Engine | null,
   ) {}
 
   private readonly pools = new Map<string, PoolRecord[]>();
@@ -115,10 +117,17 @@ export class Trainer {
         maxReceives: options.maxReceives,
         log,
       });
-      const modelDir = isAbsolute(state.model.dir) ? state.model.dir : join(runDir, state.model.dir);
+      const inRun = (dir: string) => (isAbsolute(dir) ? dir : join(runDir, dir));
+      const modelDir = inRun(state.model.dir);
       const engine = await options.createEngine({ kind: 'model-dir', dir: modelDir }, options.engineOptions);
+      let reference: Engine | null = null;
       try {
         if (state.model.engine_state) await engine.loadState(join(runDir, state.model.engine_state));
+        if ((options.engineOptions?.policyLoss?.klCoef ?? 0) > 0) {
+          if (state.reference === null) throw new Error('a KL term needs the run\'s initial weights, which this run (started by an older version) did not record; start a new run for kl_coef > 0');
+          // A second engine holding the initial weights, never stepped: the reference policy (verl's ref model).
+          reference = await options.createEngine({ kind: 'model-dir', dir: inRun(state.reference) }, options.engineOptions);
+        }
       } catch (error) {
         await engine.dispose();
         throw error;
@@ -131,6 +140,7 @@ export class Trainer {
         engine,
         options.progress ?? new Progress(process.stderr),
         modelDir,
+        reference,
       );
       await trainer.finishCommittedStep();
       return trainer;
@@ -216,7 +226,8 @@ export class Trainer {
     const throughSeq = pending[selection.entriesExamined - 1]?.header.seq ?? this.state.trained_through;
     const records = await this.consumer.inbox.recordsById(selection.train);
     const step = this.state.step + 1;
-    const batch = this.options.buildBatch(records, step);
+    const built = this.options.buildBatch(records, step);
+    const batch = this.reference && built.samples.length > 0 ? await withReferenceLogprobs(built, this.reference) : built;
     const groupAccount = {
       incomplete_groups_trained: selection.incompleteTrained,
       groups_set_aside: selection.setAside.length,
@@ -359,11 +370,21 @@ export class Trainer {
 
   async close(): Promise<void> {
     try {
+      await this.reference?.dispose();
       await this.engine.dispose();
     } finally {
       await this.lock.release();
     }
   }
+}
+
+/** The batch with each sample's reference logprobs over its response (0 where the loss mask is). */
+async function withReferenceLogprobs(batch: TrainBatch, reference: Engine): Promise<TrainBatch> {
+  const logprobs = await reference.logprobs(batch.samples.map((s) => ({ ids: s.inputIds, from: s.promptLength, temperature: s.temperature })));
+  return {
+    ...batch,
+    samples: batch.samples.map((s, i) => ({ ...s, refLogprobs: logprobs[i]!.map((lp, t) => (s.lossMask[t] ? lp : 0)) })),
+  };
 }
 
 /** Fills `target` through a temp sibling and renames it into place, so a crash never leaves a half-written one. */
@@ -397,6 +418,7 @@ async function newRunState(runDir: string, options: TrainerOptions): Promise<Run
     trained_through: 0,
     model,
     expected_latest: latest?.version ?? null,
+    reference: model.dir,
     pending_publish: null,
     held: [],
     set_aside: 0,

@@ -169,7 +169,7 @@ export class CpuEngine implements Engine {
     const started = performance.now();
     const samples = batch.samples;
     samples.forEach(checkSample);
-    const weights = aggregationWeights(samples.map((s) => s.lossMask), this.policy.lossAggregation);
+    const weights = aggregationWeights(samples.map((s) => s.lossMask), this.policy.lossAggregation, this.policy.lossNormTokens);
     const lossTokens = weights.reduce((n, w) => n + w.reduce((c, v) => c + (v > 0 ? 1 : 0), 0), 0);
     if (lossTokens === 0) throw new RangeError('the batch has no loss tokens (every lossMask is 0): nothing to train on');
     if (this.policy.klCoef > 0 && samples.some((s) => !s.refLogprobs)) throw new RangeError('klCoef > 0 needs refLogprobs on every sample');

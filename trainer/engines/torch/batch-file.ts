@@ -3,7 +3,7 @@
  * sequences packed end to end, every per-token array aligned with `input_ids`.
  */
 import { aggregationWeights } from '../../algorithms/policy-loss.ts';
-import { DEFAULT_POLICY_LOSS } from '../../algorithms/types.ts';
+import { DEFAULT_POLICY_LOSS, type PolicyLossConfig } from '../../algorithms/types.ts';
 import type { TrainBatch } from '../../batch/types.ts';
 import { encodeSafetensors } from '../safetensors.ts';
 
@@ -19,7 +19,10 @@ function packTokens(sequences: readonly (Int32Array | readonly number[])[]): { i
 const BATCH_META = { format: 'cir-train-batch', version: '1' };
 
 /** The RL batch file: the aggregation is baked into `weights`, so the worker (or its ranks) just sums. */
-export function encodeRlBatch(batch: TrainBatch, aggregation = DEFAULT_POLICY_LOSS.lossAggregation): Uint8Array {
+export function encodeRlBatch(
+  batch: TrainBatch,
+  { lossAggregation, lossNormTokens }: Pick<PolicyLossConfig, 'lossAggregation' | 'lossNormTokens'> = DEFAULT_POLICY_LOSS,
+): Uint8Array {
   const { inputIds, offsets } = packTokens(batch.samples.map((s) => s.inputIds));
   const total = inputIds.length;
   const lossMask = new Uint8Array(total);
@@ -27,7 +30,7 @@ export function encodeRlBatch(batch: TrainBatch, aggregation = DEFAULT_POLICY_LO
   const old = new Float32Array(total);
   const adv = new Float32Array(total);
   const ref = new Float32Array(total);
-  const w = aggregationWeights(batch.samples.map((s) => s.lossMask), aggregation);
+  const w = aggregationWeights(batch.samples.map((s) => s.lossMask), lossAggregation, lossNormTokens);
   batch.samples.forEach((s, i) => {
     if (s.inputIds.length !== s.promptLength + s.lossMask.length) throw new RangeError(`batch sample ${i} (${s.id}): inputIds has ${s.inputIds.length} tokens, promptLength + lossMask.length is ${s.promptLength + s.lossMask.length}`);
     if (s.promptLength < 1) throw new RangeError(`batch sample ${i} (${s.id}): promptLength must be at least 1`);
@@ -51,7 +54,7 @@ export function encodeRlBatch(batch: TrainBatch, aggregation = DEFAULT_POLICY_LO
       advantages: { data: adv, shape: [total] },
       ref_logprobs: { data: ref, shape: [total] },
     },
-    { ...BATCH_META, kind: 'rl', aggregation },
+    { ...BATCH_META, kind: 'rl', aggregation: lossAggregation },
   );
 }
 

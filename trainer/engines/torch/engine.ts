@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { writeOnnxFromHf } from '../../../core/hf/convert.ts';
 import { checkTokenizerDir, copyTokenizerFiles } from '../../../core/hf/files.ts';
 import type { DecoderConfig } from '../../../core/onnx/decoder.ts';
-import { DEFAULT_POLICY_LOSS } from '../../algorithms/types.ts';
+import { DEFAULT_POLICY_LOSS, type PolicyLossConfig } from '../../algorithms/types.ts';
 import type { SupervisedSequence, TrainBatch } from '../../batch/types.ts';
 import { decodeSafetensors } from '../safetensors.ts';
 import { DEFAULT_OPTIMIZER, type Engine, type EngineInit, type EngineOptions, type LogprobRequest, type RlStepMetrics, type SupervisedStepMetrics } from '../types.ts';
@@ -70,7 +70,7 @@ export class TorchEngine implements Engine {
     private readonly workerProcess: WorkerProcess,
     private readonly work: string,
     private readonly tokenizerDir: string,
-    private readonly aggregation: typeof DEFAULT_POLICY_LOSS.lossAggregation,
+    private readonly aggregation: Pick<PolicyLossConfig, 'lossAggregation' | 'lossNormTokens'>,
     private readonly onnx: 'fp32' | 'fp16' | 'none',
   ) {}
 
@@ -101,7 +101,7 @@ export class TorchEngine implements Engine {
       const ready = await worker.next('start-up', (options.startTimeoutS ?? 600) * 1000);
       if (!ready.ok) throw new Error(`torch worker failed to start: ${ready.error}`);
       const info = ready as unknown as TorchWorkerInfo;
-      return new TorchEngine(model.config, launch, info, worker, work, model.tokenizerDir, policyLoss.lossAggregation, onnx);
+      return new TorchEngine(model.config, launch, info, worker, work, model.tokenizerDir, policyLoss, onnx);
     } catch (error) {
       await worker?.stop();
       await rm(work, { recursive: true, force: true });
