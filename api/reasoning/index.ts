@@ -29,7 +29,7 @@
  */
 export { prepareSolve, resolveToolBudget, solveProblem, type PreparedSolve } from './solve.ts';
 export { DEFAULT_REASONING_SETTINGS, reasoningSettingsFromConfig } from './settings.ts';
-export { DEFAULT_PROMPT_TEMPLATE, DEFAULT_SYSTEM_PROMPT, promptMessages, renderPrompt, type PromptTemplate } from './prompt.ts';
+export { DEFAULT_PROMPT_TEMPLATE, DEFAULT_SYSTEM_PROMPT, promptIds, promptMessages, renderPrompt, type PromptTemplate } from './prompt.ts';
 export {
   SolveInputError,
   type ReasoningSettings,

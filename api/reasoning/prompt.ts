@@ -11,6 +11,13 @@ export interface PromptTemplate {
   system: string | null;
   /** The user message for a problem. */
   user: (problem: string) => string;
+  /**
+   * Give a problem's user text to the model as is, without the chat template (base models, and the
+   * paper's Qwen2.5-Math protocol). Conversations (messages) still go through the template.
+   */
+  raw?: boolean;
+  /** Chat-template variables, e.g. `{ enable_thinking: false }` for Qwen3 without thinking. */
+  templateVariables?: Readonly<Record<string, unknown>>;
 }
 
 export const DEFAULT_SYSTEM_PROMPT =
@@ -36,6 +43,16 @@ export function promptMessages(
 }
 
 /** Prompt token ids: the messages through the chat template, with the assistant turn opened. */
-export function renderPrompt(tokenizer: Tokenizer, messages: readonly ChatMessage[]): number[] {
-  return tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true });
+export function renderPrompt(tokenizer: Tokenizer, messages: readonly ChatMessage[], template?: PromptTemplate): number[] {
+  return tokenizer.applyChatTemplate(messages, {
+    addGenerationPrompt: true,
+    ...(template?.templateVariables && { templateVariables: template.templateVariables }),
+  });
+}
+
+/** The prompt ids of a problem or a conversation under `template` (raw templates skip the chat template for problems). */
+export function promptIds(tokenizer: Tokenizer, template: PromptTemplate, input: { problem: string } | { messages: readonly ChatMessage[] }): number[] {
+  // As an inference server given a plain string: special tokens the tokenizer adds (a BOS, for Llama) are added.
+  if (template.raw && 'problem' in input) return tokenizer.encode(template.user(input.problem), { addSpecialTokens: true });
+  return renderPrompt(tokenizer, promptMessages(template, input), template);
 }

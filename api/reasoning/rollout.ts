@@ -33,6 +33,8 @@ export interface RolloutContext {
   budget: number;
   /** Model tokens allowed over all turns. */
   maxTokens: number;
+  /** Model tokens allowed in one turn (since the last tool output); undefined: no per-turn limit. */
+  maxTokensPerTurn?: number;
   temperature: number;
   topP: number;
   feedback: FeedbackOptions;
@@ -85,13 +87,20 @@ export class RolloutState {
   }
 }
 
+/** Where the current model turn began: the end of the last tool output (0 before any). */
+function currentTurnStart(state: RolloutState): number {
+  for (let i = state.turns.length - 1; i >= 0; i--) if (state.turns[i]!.kind === 'output') return state.turns[i]!.end;
+  return 0;
+}
+
 export async function rollout(seq: Sequence, ctx: RolloutContext, state: RolloutState): Promise<void> {
   const { tokenizer, signal } = ctx;
   const decodeSpan = () => tokenizer.decode(state.responseIds.slice(state.spanStart), { skipSpecialTokens: true });
   let spanText = '';
 
   for (;;) {
-    const left = ctx.maxTokens - state.completionTokens;
+    const turnLeft = ctx.maxTokensPerTurn === undefined ? Infinity : ctx.maxTokensPerTurn - (state.responseIds.length - currentTurnStart(state));
+    const left = Math.min(ctx.maxTokens - state.completionTokens, turnLeft);
     if (left <= 0 || seq.remaining <= 0) {
       state.finishReason = 'length';
       break;

@@ -4,7 +4,7 @@ import { DEFAULT_OPTIONS as DEFAULT_GRADE_OPTIONS, grade, type GradeReason } fro
 import type { ServedModel } from '../models/served.ts';
 import { ContextLengthError, type Sequence } from '../models/types.ts';
 import type { Sandbox } from '../sandbox/index.ts';
-import { DEFAULT_PROMPT_TEMPLATE, promptMessages, renderPrompt } from './prompt.ts';
+import { DEFAULT_PROMPT_TEMPLATE, promptIds as renderPromptIds } from './prompt.ts';
 import { rollout, RolloutState, type RolloutContext } from './rollout.ts';
 import { DEFAULT_REASONING_SETTINGS } from './settings.ts';
 import {
@@ -33,6 +33,7 @@ export interface PreparedSolve {
   n: number;
   budget: number;
   maxTokens: number;
+  maxTokensPerTurn: number | undefined;
   temperature: number;
   topP: number;
   promptIds: number[];
@@ -68,12 +69,15 @@ export function prepareSolve(served: ServedModel, request: SolveRequest, setting
     if (SECRET_LIKE_KEY.test(key)) throw new SolveInputError(`tags.${key} looks like a credential; it must not be logged`);
   }
 
-  const messages = promptMessages(settings.prompt ?? DEFAULT_PROMPT_TEMPLATE, request.messages ? { messages: request.messages } : { problem });
-  const promptIds = renderPrompt(tokenizer, messages);
+  const promptIds = renderPromptIds(tokenizer, settings.prompt ?? DEFAULT_PROMPT_TEMPLATE, request.messages ? { messages: request.messages } : { problem });
   if (promptIds.length >= info.contextLength) {
     throw new SolveInputError(`the prompt is ${promptIds.length} tokens; the model's context is ${info.contextLength} tokens`);
   }
-  return { n, budget, maxTokens, temperature, topP, promptIds };
+  const { maxTokensPerTurn } = request;
+  if (maxTokensPerTurn !== undefined && !(Number.isSafeInteger(maxTokensPerTurn) && maxTokensPerTurn >= 1)) {
+    throw new SolveInputError(`max_tokens_per_turn must be an integer >= 1, got ${maxTokensPerTurn}`);
+  }
+  return { n, budget, maxTokens, maxTokensPerTurn, temperature, topP, promptIds };
 }
 
 /** See index.ts. */
@@ -83,7 +87,7 @@ export async function solveProblem(served: ServedModel, sandbox: Sandbox, reques
   const { backend, checkpoint } = served;
   const { info, tokenizer } = backend;
   const { problem } = request;
-  const { n, budget, maxTokens, temperature, topP, promptIds } = prepareSolve(served, request, settings);
+  const { n, budget, maxTokens, maxTokensPerTurn, temperature, topP, promptIds } = prepareSolve(served, request, settings);
 
   const requestId = request.requestId ?? crypto.randomUUID();
   const groupId = crypto.randomUUID();
@@ -127,6 +131,7 @@ export async function solveProblem(served: ServedModel, sandbox: Sandbox, reques
       sandbox,
       budget,
       maxTokens,
+      ...(maxTokensPerTurn !== undefined && { maxTokensPerTurn }),
       temperature,
       topP,
       feedback: { fullTraceback: settings.fullTraceback, maxBytes: Math.min(settings.toolOutputBytes, sandbox.limits.outputBytes.max) },

@@ -24,6 +24,11 @@ export interface SolveRequest {
   topP?: number;
   /** Tokens the model may generate per sample, over all its turns (tool output does not count). */
   maxTokens?: number;
+  /**
+   * Tokens the model may generate in one turn (between two tool outputs), as an inference server's
+   * max_tokens per call in the paper's protocol; a turn that reaches it ends the sample (length).
+   */
+  maxTokensPerTurn?: number;
   /** Sample i draws from seed + i. */
   seed?: number;
   /** Free-form labels copied into the trajectory log (dataset, split, experiment). */

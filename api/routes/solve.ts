@@ -31,6 +31,7 @@ function solveBody(settings: ReasoningRouteDeps['settings']) {
     temperature: z.number().min(0).max(10).optional(),
     top_p: z.number().gt(0).max(1).optional(),
     max_tokens: z.number().int().min(1, 'max_tokens must be at least 1').optional(),
+    max_tokens_per_turn: z.number().int().min(1, 'max_tokens_per_turn must be at least 1').optional(),
     seed: z.number().int().optional(),
     stream: z.boolean().optional(),
     tags: z.record(z.string(), z.string().max(1_000)).optional(),
@@ -67,6 +68,7 @@ export function solveRoutes(deps: ReasoningRouteDeps): Hono {
       ...(body.temperature !== undefined && { temperature: body.temperature }),
       ...(body.top_p !== undefined && { topP: body.top_p }),
       ...(body.max_tokens !== undefined && { maxTokens: body.max_tokens }),
+      ...(body.max_tokens_per_turn !== undefined && { maxTokensPerTurn: body.max_tokens_per_turn }),
       ...(body.seed !== undefined && { seed: body.seed }),
       ...(body.tags !== undefined && { tags: body.tags }),
     };

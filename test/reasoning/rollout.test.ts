@@ -179,6 +179,24 @@ describe('rollout boundaries', () => {
     expect(result.samples[0]!.toolCalls).toMatchObject({ used: 1, skipped: 2, limit: 1 });
   });
 
+  it('limits tokens per turn (between tool outputs) apart from the whole solution', async () => {
+    const script = ['```javascript\nconsole.log(1)\n```\n', `${'Now I think about it some more. '.repeat(8)}\\boxed{1}`];
+    const { solve, logged } = setup(script);
+    const free = await solve({ maxTokensPerTurn: 400 });
+    expect(free.samples[0]!.finishReason).toBe('stop');
+    const firstTurn = logged[0]!.turns.findIndex((t) => t.kind === 'output');
+    const firstTurnTokens = logged[0]!.turns[firstTurn]!.start;
+    const limit = firstTurnTokens + 5; // the first turn fits; the second is longer than this
+    const cut = await solve({ maxTokensPerTurn: limit });
+    const record = logged[1]!;
+    const outputEnd = record.turns.find((t) => t.kind === 'output')!.end;
+    expect(cut.samples[0]!.finishReason).toBe('length');
+    expect(record.tool_calls).toHaveLength(1);
+    expect(record.response_ids.length - outputEnd).toBe(limit);
+    expect(cut.samples[0]!.usage.completionTokens).toBe(firstTurnTokens + limit);
+    await expect(solve({ maxTokensPerTurn: 0 })).rejects.toThrow(/max_tokens_per_turn must be an integer >= 1, got 0/);
+  });
+
   it('takes the budget from the request over the checkpoint, up to the server cap', async () => {
     const { solve, logged } = setup(['```javascript\nconsole.log(1)\n```\n\\boxed{1}'], { toolBudget: 3 });
     await solve({ maxToolCalls: 0 });
