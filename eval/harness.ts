@@ -38,6 +38,8 @@ export interface EvalPlan {
   backendLabel: string;
   /** The benchmarks already loaded with loadPlanBenchmarks (a caller checking them before loading the model). */
   loaded?: Benchmark[];
+  /** Names recorded in run.json when a protocol sets them (the templates themselves travel in EvalDeps.settings). */
+  recorded?: { prompt: string; gradingMode?: string };
 }
 
 function checkRange(name: string, value: number, min: number, max: number): void {
@@ -60,6 +62,7 @@ export function resolveSettings(settings: EvalPlan['settings'], served: ServedMo
   if (!Number.isSafeInteger(settings.seed)) throw new EvalInputError(`seed must be an integer, got ${settings.seed}`);
   if (!(settings.retryDelayMs >= 0)) throw new EvalInputError(`retry delay must be >= 0 ms, got ${settings.retryDelayMs}`);
   if (limit !== undefined) checkRange('limit', limit, 1, 10_000_000);
+  if (settings.maxTokensPerTurn !== undefined) checkRange('max tokens per turn', settings.maxTokensPerTurn, 1, 10_000_000);
   const maxTokens = settings.maxTokens ?? Math.min(4096, info.contextLength);
   checkRange('max tokens', maxTokens, 1, info.contextLength);
   return { ...settings, maxTokens };
@@ -111,6 +114,9 @@ export function prepareEval(plan: EvalPlan, deps: EvalDeps): PreparedEval {
     seed: settings.seed,
     benchmarks: benchmarks.map((b) => ({ name: b.name, file: b.file, problems: b.problems.length, total: b.total })),
     limit: plan.limit ?? null,
+    ...(plan.recorded && { prompt: plan.recorded.prompt }),
+    ...(plan.recorded?.gradingMode && { grading_mode: plan.recorded.gradingMode }),
+    ...(settings.maxTokensPerTurn !== undefined && { max_tokens_per_turn: settings.maxTokensPerTurn }),
   };
   const store = RunStore.open(plan.outDir, config);
   const k = config.k;

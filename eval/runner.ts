@@ -26,6 +26,8 @@ export interface EvalSettings {
   topP: number;
   maxToolCalls: number;
   maxTokens: number;
+  /** Tokens per model turn (between tool outputs); undefined: only maxTokens bounds a solution. */
+  maxTokensPerTurn?: number;
   seed: number;
   /** Problems in flight at once. */
   concurrency: number;
@@ -231,6 +233,7 @@ export async function runEval(
               temperature: settings.greedy ? 0 : settings.temperature,
               topP: settings.greedy ? 1 : settings.topP,
               maxTokens: settings.maxTokens,
+              ...(settings.maxTokensPerTurn !== undefined && { maxTokensPerTurn: settings.maxTokensPerTurn }),
               seed: problemSeed(settings.seed, bench, problem.id) + start,
               tags: { source: 'eval', bench, problem_id: problem.id },
             },

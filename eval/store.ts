@@ -35,12 +35,16 @@ const RunConfigSchema = z.object({
   /** Benchmarks of the latest invocation, in report order, with the problems it planned. */
   benchmarks: z.array(z.object({ name: z.string(), file: z.string(), problems: z.number().int().nonnegative(), total: z.number().int().nonnegative() })),
   limit: z.number().int().positive().nullable(),
+  /** Set by an evaluation protocol (eval/protocol.ts): the prompt's name, the per-turn token limit, the grading mode. */
+  prompt: z.string().optional(),
+  max_tokens_per_turn: z.number().int().positive().optional(),
+  grading_mode: z.string().optional(),
 });
 
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 
 /** Settings that change what a sample is; a run directory keeps them fixed. */
-const RESULT_SETTINGS = ['model', 'greedy', 'k', 'temperature', 'top_p', 'max_tool_calls', 'max_tokens', 'seed'] as const;
+const RESULT_SETTINGS = ['model', 'greedy', 'k', 'temperature', 'top_p', 'max_tool_calls', 'max_tokens', 'seed', 'prompt', 'max_tokens_per_turn', 'grading_mode'] as const;
 
 export class RunDirError extends Error {
   constructor(message: string) {
@@ -127,7 +131,7 @@ export class RunStore {
     mkdirSync(dir, { recursive: true });
     const previous = readRunConfig(dir);
     if (previous) {
-      const changed = RESULT_SETTINGS.filter((key) => previous[key] !== config[key]);
+      const changed = RESULT_SETTINGS.filter((key) => (previous[key] ?? null) !== (config[key] ?? null));
       if (changed.length > 0) {
         const diff = changed.map((key) => `${key}: ${JSON.stringify(previous[key])} → ${JSON.stringify(config[key])}`).join(', ');
         throw new RunDirError(`${dir} holds a run with other settings (${diff}); resume it with its settings or pick another --out`);

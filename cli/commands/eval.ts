@@ -1,14 +1,17 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../api/config.ts';
 import { loadModelBackend, modelSpecFromEnv, type ModelSpec } from '../../api/models/index.ts';
 import type { ServedModel } from '../../api/models/served.ts';
 import { createNodeSandbox } from '../../api/node-deps.ts';
-import { reasoningSettingsFromConfig } from '../../api/reasoning/index.ts';
+import { reasoningSettingsFromConfig, type PromptTemplate } from '../../api/reasoning/index.ts';
+import type { GradeOptions } from '../../api/grading/index.ts';
 import { BenchmarkError, benchmarksDir, parseBenchList } from '../../eval/benchmarks.ts';
 import { compareRuns } from '../../eval/compare.ts';
-import { DEFAULT_EVAL_SETTINGS, EvalInputError, loadPlanBenchmarks, prepareEval } from '../../eval/harness.ts';
+import { DEFAULT_EVAL_SETTINGS, EvalInputError, loadPlanBenchmarks, prepareEval, type EvalPlan } from '../../eval/harness.ts';
+import { loadPrompt } from '../../eval/prompts.ts';
+import { compareProtocolRuns, PROTOCOL_FILE, PROTOCOLS, TABLE_FILE, writeProtocolTable } from '../../eval/protocol.ts';
 import { ProgressBar, formatDuration } from '../../eval/progress.ts';
 import { buildRunOutputs, pct, type EvalSummary } from '../../eval/report.ts';
 import { readRun, RunDirError } from '../../eval/store.ts';
@@ -16,6 +19,7 @@ import { withEmbeddedModel } from '../embedded-model.ts';
 import { UsageError, type CommandIO } from '../io.ts';
 
 export const evalUsage = `usage: cir eval --bench LIST [--backend DIR|URL] [options]
+       cir eval --protocol cir-paper [--backend DIR|URL] [--prompt NAME|FILE] [--out DIR] [--limit N] [--concurrency C]
        cir eval compare RUN_DIR RUN_DIR... [--json] [--plot FILE.svg]
        cir eval report RUN_DIR
 Evaluates a model on math benchmarks with code-integrated reasoning and writes a run directory:
@@ -41,8 +45,17 @@ A re-run of the same command resumes: finished samples are skipped. Ctrl-C stops
                         run stops resumable (default ${DEFAULT_EVAL_SETTINGS.retries})
   --retry-delay-ms N    first pause (default ${DEFAULT_EVAL_SETTINGS.retryDelayMs})
   --out DIR             run directory (default eval-runs/MODEL-SETTINGS)
+  --prompt NAME|FILE    the prompt: default, cir-qwen2.5-math (the paper's, plain text, no chat template),
+                        cir-qwen3 (the paper's, user message, thinking off), or a file: JSON {user: "...{problem}...",
+                        system?, raw?, template_variables?} or text with {problem}
+  --max-tokens-per-turn N  tokens per model turn (between tool outputs), apart from --max-tokens
+  --protocol NAME       an evaluation protocol in one run: cir-paper = Table 1 of the paper (MATH500 greedy;
+                        AIME24, AIME25, AMC23, OlymMATH avg@16 at T 1, top-p 0.95; 5 executions; 16,384 tokens
+                        per turn; the seed's grading; prompt cir-qwen2.5-math unless --prompt). One sub-run per
+                        benchmark in --out; table.md (first: the Table 1 row with 95% intervals and Avg)
 compare: one table with a column per run (headline metric and pass@k) and tool-use rows; --json prints
-  the comparison as JSON instead, --plot writes a grouped bar chart.
+  the comparison as JSON instead, --plot writes a grouped bar chart. Protocol runs compare as Table 1 rows
+  side by side, with each run's paired difference from the first (± 95% interval over shared problems).
 report: rewrites summary.json, report.md and the plots of a run from its samples.jsonl.
 Progress goes to stderr, the summary JSON to stdout.
 Exit code: 0 complete, 1 stopped by backend failures (resumable), 130 interrupted (resumable), 2 bad input.`;
@@ -152,6 +165,18 @@ export async function evalCommand(argv: string[], io: CommandIO): Promise<number
   }
 }
 
+type EvalFlags = Record<string, string | boolean | undefined>;
+
+/** One run directory's worth of work: benchmarks under one set of settings. */
+interface EvalJob {
+  benches: string[];
+  settings: EvalPlan['settings'];
+  /** The run directory, once the model's id is known. */
+  outDir: (modelId: string) => string;
+  prompt?: { name: string; template: PromptTemplate };
+  recorded?: EvalPlan['recorded'];
+}
+
 async function runCommand(argv: string[], io: CommandIO): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -174,35 +199,99 @@ async function runCommand(argv: string[], io: CommandIO): Promise<number> {
       retries: { type: 'string' },
       'retry-delay-ms': { type: 'string' },
       out: { type: 'string' },
+      prompt: { type: 'string' },
+      'max-tokens-per-turn': { type: 'string' },
+      protocol: { type: 'string' },
     },
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  if (!values.bench) throw new UsageError('give --bench LIST (e.g. --bench math500,aime24)');
+  if (values.protocol !== undefined) return protocolCommand(values, io);
+  if (!values.bench) throw new UsageError('give --bench LIST (e.g. --bench math500,aime24), or --protocol cir-paper');
   const greedy = values.greedy ?? false;
   if (greedy && (values.k !== undefined || values.temperature !== undefined || values['top-p'] !== undefined)) {
     throw new UsageError('--greedy takes no --k, --temperature or --top-p');
   }
-  const benches = parseBenchList(values.bench);
   const d = DEFAULT_EVAL_SETTINGS;
   const settings = {
+    ...commonSettings(values),
     greedy,
     k: intFlag('k', values.k) ?? d.k,
     temperature: numberFlag('temperature', values.temperature) ?? d.temperature,
     topP: numberFlag('top-p', values['top-p']) ?? d.topP,
     maxToolCalls: intFlag('max-tool-calls', values['max-tool-calls']) ?? d.maxToolCalls,
     maxTokens: intFlag('max-tokens', values['max-tokens']),
-    seed: intFlag('seed', values.seed) ?? d.seed,
-    concurrency: intFlag('concurrency', values.concurrency) ?? d.concurrency,
-    retries: intFlag('retries', values.retries) ?? d.retries,
-    retryDelayMs: numberFlag('retry-delay-ms', values['retry-delay-ms']) ?? d.retryDelayMs,
+    ...(values['max-tokens-per-turn'] !== undefined && { maxTokensPerTurn: intFlag('max-tokens-per-turn', values['max-tokens-per-turn']) }),
   };
-  const limit = intFlag('limit', values.limit);
+  const prompt = values.prompt === undefined ? undefined : loadPrompt(values.prompt);
+  const job: EvalJob = {
+    benches: parseBenchList(values.bench),
+    settings,
+    outDir: (modelId) => (values.out ? resolve(values.out) : defaultOutDir(modelId, greedy, settings.k, settings.temperature, settings.topP, settings.maxToolCalls)),
+    ...(prompt && { prompt, recorded: { prompt: prompt.name } }),
+  };
+  return executeJobs(values, io, [job]);
+}
+
+/** The settings every job shares: seed, concurrency and retries. */
+function commonSettings(values: EvalFlags) {
+  const d = DEFAULT_EVAL_SETTINGS;
+  return {
+    seed: intFlag('seed', values.seed as string | undefined) ?? d.seed,
+    concurrency: intFlag('concurrency', values.concurrency as string | undefined) ?? d.concurrency,
+    retries: intFlag('retries', values.retries as string | undefined) ?? d.retries,
+    retryDelayMs: numberFlag('retry-delay-ms', values['retry-delay-ms'] as string | undefined) ?? d.retryDelayMs,
+  };
+}
+
+/** `--protocol NAME`: one job per benchmark of the protocol, into --out/<benchmark>, then the protocol's table. */
+async function protocolCommand(values: EvalFlags, io: CommandIO): Promise<number> {
+  const protocol = Object.hasOwn(PROTOCOLS, values.protocol as string) ? PROTOCOLS[values.protocol as string] : undefined;
+  if (!protocol) throw new UsageError(`unknown --protocol "${values.protocol}" (known: ${Object.keys(PROTOCOLS).join(', ')})`);
+  const fixed = ['bench', 'k', 'greedy', 'temperature', 'top-p', 'max-tool-calls', 'max-tokens', 'max-tokens-per-turn'].filter((f) => values[f] !== undefined);
+  if (fixed.length) throw new UsageError(`--protocol ${protocol.name} sets ${fixed.map((f) => `--${f}`).join(', ')} itself`);
+  const prompt = loadPrompt((values.prompt as string | undefined) ?? protocol.defaultPrompt);
+  let root = '';
+  const jobs: EvalJob[] = protocol.benchmarks.map((b) => ({
+    benches: [b.name],
+    settings: {
+      ...commonSettings(values),
+      greedy: b.greedy,
+      k: b.k,
+      temperature: b.greedy ? DEFAULT_EVAL_SETTINGS.temperature : b.temperature,
+      topP: b.greedy ? DEFAULT_EVAL_SETTINGS.topP : b.topP,
+      maxToolCalls: protocol.maxToolCalls,
+      maxTokensPerTurn: protocol.maxTokensPerTurn,
+    },
+    outDir: (modelId) => {
+      root = values.out ? resolve(values.out as string) : resolve('eval-runs', `${basename(modelId).replace(/[^\w.-]+/g, '_')}-${protocol.name}`);
+      mkdirSync(root, { recursive: true });
+      writeFileSync(join(root, PROTOCOL_FILE), `${JSON.stringify({ protocol: protocol.name, prompt: prompt.name, model: modelId, benchmarks: protocol.benchmarks }, null, 2)}\n`);
+      return join(root, b.name);
+    },
+    prompt,
+    recorded: { prompt: prompt.name, gradingMode: protocol.gradingMode },
+  }));
+  const code = await executeJobs(values, io, jobs, { wholeContext: true });
+  if (root) {
+    const { markdown } = writeProtocolTable(root);
+    io.stderr.write(`\n${markdown}\ncir eval: ${protocol.name} table: ${join(root, TABLE_FILE)}\n`);
+  }
+  return code;
+}
+
+/**
+ * Loads the model and the sandbox once and runs the jobs in order, each into its run directory;
+ * stops at the first that is interrupted or stopped by backend failures (every one resumes).
+ * `wholeContext`: a solution may use the model's whole context (per-turn limits bound it instead).
+ */
+async function executeJobs(values: EvalFlags, io: CommandIO, jobs: EvalJob[], { wholeContext = false } = {}): Promise<number> {
+  const limit = intFlag('limit', values.limit as string | undefined);
   if (limit !== undefined && limit < 1) throw new EvalInputError(`limit must be an integer in [1, 10000000], got ${limit}`);
   const env = process.env;
   const config = loadConfig(env);
-  const dataDir = resolve(values.data ?? benchmarksDir(env));
+  const dataDir = resolve((values.data as string | undefined) ?? benchmarksDir(env));
   // Benchmark files are checked before the model loads, so a typo fails at once.
-  const loaded = loadPlanBenchmarks({ benchmarks: benches, dataDir, limit });
+  const loaded = jobs.map((job) => loadPlanBenchmarks({ benchmarks: job.benches, dataDir, limit }));
   const { spec, label } = await modelSpec(values, env);
 
   let backend;
@@ -217,10 +306,10 @@ async function runCommand(argv: string[], io: CommandIO): Promise<number> {
     throw e;
   });
   const served: ServedModel = { backend, checkpoint: { version: spec.kind === 'onnx' ? basename(spec.dir) : 'remote' } };
-  const outDir = values.out ? resolve(values.out) : defaultOutDir(backend.info.id, greedy, settings.k, settings.temperature, settings.topP, settings.maxToolCalls);
 
   const controller = new AbortController();
   let interrupts = 0;
+  let outDir = '';
   const onSignal = (name: string) => {
     interrupts++;
     if (interrupts > 1) {
@@ -235,27 +324,41 @@ async function runCommand(argv: string[], io: CommandIO): Promise<number> {
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
   try {
-    const prepared = prepareEval(
-      { benchmarks: benches, dataDir, limit, settings, outDir, backendLabel: label, loaded },
-      { served: () => served, sandbox, settings: reasoningSettingsFromConfig(config) },
-    );
-    const sets = prepared.benchmarks.map((b) => `${b.name} (${b.problems.length}${b.problems.length < b.total ? ` of ${b.total}` : ''})`).join(', ');
-    io.stderr.write(
-      `cir eval: ${backend.info.id} on ${sets}: ${prepared.total} samples` +
-        `${prepared.alreadyDone ? `, ${prepared.alreadyDone} already done (resuming)` : ''} → ${outDir}\n`,
-    );
-    const bar = new ProgressBar(io.stderr as NodeJS.WritableStream & { isTTY?: boolean });
-    const started = Date.now();
-    const { outcome, summary } = await prepared.run({ signal: controller.signal, onProgress: (p) => bar.update(p) });
-    bar.finish();
-    const took = formatDuration(Date.now() - started);
-    const table = summary.metrics.benchmarks.map((b) => `  ${b.name.padEnd(18)} ${summary.metrics.metric} ${pct(b.accuracy).padStart(6)}  (${b.samples} samples)`).join('\n');
-    io.stderr.write(`${table}\n`);
-    if (outcome.status === 'done') io.stderr.write(`cir eval: done in ${took}; report: ${outDir}/report.md\n`);
-    else if (outcome.status === 'interrupted') io.stderr.write(`cir eval: interrupted after ${took} with ${outcome.done} of ${outcome.total} samples; re-run the same command to resume\n`);
-    else io.stderr.write(`cir eval: stopped: ${outcome.error}\n  ${outcome.done} of ${outcome.total} samples are saved in ${outDir}; re-run the same command to resume once the backend is back\n`);
-    io.stdout.write(`${JSON.stringify(briefSummary(summary, outDir))}\n`);
-    return outcome.status === 'done' ? 0 : outcome.status === 'interrupted' ? 130 : 1;
+    for (const [i, job] of jobs.entries()) {
+      outDir = job.outDir(backend.info.id);
+      const reasoning = reasoningSettingsFromConfig(config);
+      const settings = wholeContext && job.settings.maxTokens === undefined ? { ...job.settings, maxTokens: backend.info.contextLength } : job.settings;
+      const prepared = prepareEval(
+        { benchmarks: job.benches, dataDir, limit, settings, outDir, backendLabel: label, loaded: loaded[i], ...(job.recorded && { recorded: job.recorded }) },
+        {
+          served: () => served,
+          sandbox,
+          settings: {
+            ...reasoning,
+            ...(job.prompt && { prompt: job.prompt.template }),
+            ...(job.recorded?.gradingMode && { grading: { ...reasoning.grading, mode: job.recorded.gradingMode } as GradeOptions }),
+          },
+        },
+      );
+      const sets = prepared.benchmarks.map((b) => `${b.name} (${b.problems.length}${b.problems.length < b.total ? ` of ${b.total}` : ''})`).join(', ');
+      io.stderr.write(
+        `cir eval: ${backend.info.id} on ${sets}: ${prepared.total} samples` +
+          `${prepared.alreadyDone ? `, ${prepared.alreadyDone} already done (resuming)` : ''} → ${outDir}\n`,
+      );
+      const bar = new ProgressBar(io.stderr as NodeJS.WritableStream & { isTTY?: boolean });
+      const started = Date.now();
+      const { outcome, summary } = await prepared.run({ signal: controller.signal, onProgress: (p) => bar.update(p) });
+      bar.finish();
+      const took = formatDuration(Date.now() - started);
+      const table = summary.metrics.benchmarks.map((b) => `  ${b.name.padEnd(18)} ${summary.metrics.metric} ${pct(b.accuracy).padStart(6)}  (${b.samples} samples)`).join('\n');
+      io.stderr.write(`${table}\n`);
+      if (outcome.status === 'done') io.stderr.write(`cir eval: done in ${took}; report: ${outDir}/report.md\n`);
+      else if (outcome.status === 'interrupted') io.stderr.write(`cir eval: interrupted after ${took} with ${outcome.done} of ${outcome.total} samples; re-run the same command to resume\n`);
+      else io.stderr.write(`cir eval: stopped: ${outcome.error}\n  ${outcome.done} of ${outcome.total} samples are saved in ${outDir}; re-run the same command to resume once the backend is back\n`);
+      io.stdout.write(`${JSON.stringify(briefSummary(summary, outDir))}\n`);
+      if (outcome.status !== 'done') return outcome.status === 'interrupted' ? 130 : 1;
+    }
+    return 0;
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
@@ -275,7 +378,16 @@ function compareCommand(argv: string[], io: CommandIO): number {
   if (positionals.length === 0) throw new UsageError('give the run directories to compare');
   const labels = positionals.map((dir) => basename(resolve(dir)));
   // Two runs in directories of the same name get their full paths as labels.
-  const runs = positionals.map((dir, i) => ({ label: labels.indexOf(labels[i]!) === labels.lastIndexOf(labels[i]!) ? labels[i]! : dir, summary: rebuild(dir).summary }));
+  const labelOf = (dir: string, i: number) => (labels.indexOf(labels[i]!) === labels.lastIndexOf(labels[i]!) ? labels[i]! : dir);
+  const protocolRuns = positionals.filter((dir) => existsSync(join(dir, PROTOCOL_FILE)));
+  if (protocolRuns.length > 0) {
+    if (protocolRuns.length !== positionals.length) throw new UsageError('compare protocol runs (cir eval --protocol) with protocol runs only');
+    if (values.plot) throw new UsageError('--plot applies to benchmark runs, not protocol runs');
+    const { markdown, json } = compareProtocolRuns(positionals.map((dir, i) => ({ label: labelOf(dir, i), dir })));
+    io.stdout.write(values.json ? `${JSON.stringify(json)}\n` : markdown);
+    return 0;
+  }
+  const runs = positionals.map((dir, i) => ({ label: labelOf(dir, i), summary: rebuild(dir).summary }));
   const { markdown, svg, json } = compareRuns(runs);
   if (values.plot) writeFileSync(values.plot, svg);
   io.stdout.write(values.json ? `${JSON.stringify(json)}\n` : markdown);
