@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OnnxBackend } from '../../api/models/onnx/backend.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalQueue } from '../../core/queue/local.ts';
 import type { TrajectoryRecord } from '../../core/schemas/trajectory.ts';
 import { FsObjectStore } from '../../core/storage/fs.ts';
@@ -12,51 +11,35 @@ import { runTrainingJob } from '../../trainer/run/job.ts';
 import { Progress } from '../../trainer/run/progress.ts';
 import { readRunState } from '../../trainer/run/state.ts';
 import { Trainer, type TrainerOptions } from '../../trainer/run/trainer.ts';
-import { ensureModel } from '../../scripts/make-model.ts';
-import { sendBatch, tempDir } from './fixtures.ts';
-import { rolloutRecords } from './rollouts.ts';
+import { sendBatch } from './fixtures.ts';
+import { useRolloutFixture } from './rollouts.ts';
 
 /**
  * Groups split across queue messages on purpose: the trainer must hold each part until its group is
  * complete, so every step sees the same groups, group statistics and advantages as when each group
  * arrives in one message.
  */
-let modelDir: string;
-let records: TrajectoryRecord[];
-let root: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  modelDir = await ensureModel('tiny');
-  const backend = await OnnxBackend.load(modelDir, { threads: 1 });
-  try {
-    records = await rolloutRecords(backend, { groups: 6, n: 4 });
-  } finally {
-    await backend.dispose();
-  }
-  // Rewards that make group statistics matter: group g has g % 4 + 1 correct samples of 4 (a group of 4 correct carries no signal).
-  records.forEach((r, i) => (r.reward = i % 4 <= Math.floor(i / 4) % 4 ? 1 : -1));
-  ({ dir: root, cleanup } = await tempDir('groups'));
-});
-afterAll(() => cleanup?.());
+const fixture = useRolloutFixture('groups', { groups: 6, n: 4 });
+// Rewards that make group statistics matter: group g has g % 4 + 1 correct samples of 4 (a group of 4 correct carries no signal).
+beforeAll(() => fixture.records.forEach((r, i) => (r.reward = i % 4 <= Math.floor(i / 4) % 4 ? 1 : -1)));
 
 interface Observed {
   batches: TrainBatch[];
   updates: number[];
 }
 
-/** Delivers `messages` (lists of records), runs one `cir train`-style job, and returns what each step trained on. */
+/** Delivers `messages` (lists of fixture.records), runs one `cir train`-style job, and returns what each step trained on. */
 async function trainOn(name: string, messages: TrajectoryRecord[][], over: Partial<TrainerOptions> = {}, batchOptions: Partial<BatchOptions> = {}) {
-  const store = new FsObjectStore(join(root, name, 'objects'));
-  const queue = new LocalQueue(join(root, name, 'queue'));
+  const store = new FsObjectStore(join(fixture.root, name, 'objects'));
+  const queue = new LocalQueue(join(fixture.root, name, 'queue'));
   for (const message of messages) await sendBatch(store, queue, message);
   const observed: Observed = { batches: [], updates: [] };
   const trainer = await Trainer.open({
-    runDir: join(root, name, 'run'),
+    runDir: join(fixture.root, name, 'run'),
     store,
     queue,
     prefix: 'ckpt',
-    init: { dir: modelDir, version: null },
+    init: { dir: fixture.modelDir, version: null },
     createEngine: async (init, opts) => {
       const engine = await createCpuEngine(init, { ...opts, threads: 1 });
       const step = engine.step.bind(engine);
@@ -79,7 +62,7 @@ async function trainOn(name: string, messages: TrajectoryRecord[][], over: Parti
   });
   try {
     const job = await runTrainingJob(trainer, { loop: false });
-    return { observed, job, held: trainer.heldRecords, state: (await readRunState(join(root, name, 'run')))! };
+    return { observed, job, held: trainer.heldRecords, state: (await readRunState(join(fixture.root, name, 'run')))! };
   } finally {
     await trainer.close();
   }
@@ -94,7 +77,7 @@ const summary = (batch: TrainBatch) => ({
 
 describe('whole groups in training', () => {
   it('a step sees the same groups and statistics when groups are split across messages', async () => {
-    const byGroup = (g: number) => records.slice(g * 4, g * 4 + 4);
+    const byGroup = (g: number) => fixture.records.slice(g * 4, g * 4 + 4);
     const whole = await trainOn('whole', [0, 1, 2, 3, 4, 5].map(byGroup));
     // Split 1 + 3, 2 + 2, 3 + 1, and the parts of different groups interleaved across messages.
     const split = await trainOn('split', [
@@ -119,17 +102,17 @@ describe('whole groups in training', () => {
   });
 
   it('holds an incomplete group across jobs, and after the timeout trains it as it is or sets it aside, counted', async () => {
-    const partial = records.slice(0, 2); // 2 of group 0's 4 samples
-    const waiting = await trainOn('waiting', [partial, records.slice(4, 16)]);
+    const partial = fixture.records.slice(0, 2); // 2 of group 0's 4 samples
+    const waiting = await trainOn('waiting', [partial, fixture.records.slice(4, 16)]);
     expect(waiting.held).toBe(2);
     expect(waiting.state.held).toEqual(partial.map((r) => r.id));
     expect(waiting.observed.batches.map((b) => b.stats.groups)).toEqual([3]);
 
-    const trained = await trainOn('timed-out-train', [partial, records.slice(4, 16)], { groupPolicy: { timeoutMs: 0, incomplete: 'train' } });
+    const trained = await trainOn('timed-out-train', [partial, fixture.records.slice(4, 16)], { groupPolicy: { timeoutMs: 0, incomplete: 'train' } });
     expect(trained.held).toBe(0);
     expect(trained.job.steps[0]!.metrics).toMatchObject({ incomplete_groups_trained: 1, groups_set_aside: 0 });
 
-    const setAside = await trainOn('timed-out-set-aside', [partial, records.slice(4, 16)], { groupPolicy: { timeoutMs: 0, incomplete: 'set-aside' } });
+    const setAside = await trainOn('timed-out-set-aside', [partial, fixture.records.slice(4, 16)], { groupPolicy: { timeoutMs: 0, incomplete: 'set-aside' } });
     expect(setAside.held).toBe(0);
     expect(setAside.job.steps[0]!.metrics).toMatchObject({ groups_set_aside: 1, records_set_aside: 2 });
     expect(setAside.state.set_aside).toBe(2);
@@ -137,7 +120,7 @@ describe('whole groups in training', () => {
   });
 
   it('cuts a batch into mini-batches of whole groups: one optimizer update each', async () => {
-    const result = await trainOn('mini', [records.slice(0, 24)], { batchGroups: 6, miniBatchGroups: 4, epochs: 2 });
+    const result = await trainOn('mini', [fixture.records.slice(0, 24)], { batchGroups: 6, miniBatchGroups: 4, epochs: 2 });
     expect(result.observed.updates).toEqual([16, 8, 16, 8]);
     expect(result.job.steps[0]!.metrics.updates).toBe(4);
   });

@@ -1,62 +1,29 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OnnxBackend } from '../../api/models/onnx/backend.ts';
+import { describe, expect, it } from 'vitest';
 import { settingsToOptions } from '../../cli/commands/train.ts';
 import { main } from '../../cli/main.ts';
 import { LocalQueue } from '../../core/queue/local.ts';
-import type { TrajectoryRecord } from '../../core/schemas/trajectory.ts';
 import { FsObjectStore } from '../../core/storage/fs.ts';
 import { loadRecipe } from '../../trainer/recipes/index.ts';
 import { DEFAULT_TRAIN_SETTINGS, flagOf, mergeSettings, SETTING_NAMES } from '../../trainer/recipes/settings.ts';
-import { ensureModel } from '../../scripts/make-model.ts';
-import { sendBatch, tempDir } from './fixtures.ts';
-import { rolloutRecords } from './rollouts.ts';
+import { runCommand } from '../cli-run.ts';
+import { sendBatch } from './fixtures.ts';
+import { useRolloutFixture } from './rollouts.ts';
 
-let modelDir: string;
-let records: TrajectoryRecord[];
-let root: string;
-let cleanup: () => Promise<void>;
+const fixture = useRolloutFixture('recipe', { groups: 4, n: 4 });
 
-beforeAll(async () => {
-  modelDir = await ensureModel('tiny');
-  const backend = await OnnxBackend.load(modelDir, { threads: 1 });
-  try {
-    records = await rolloutRecords(backend, { groups: 4, n: 4 });
-  } finally {
-    await backend.dispose();
-  }
-  ({ dir: root, cleanup } = await tempDir('recipe'));
-});
-afterAll(() => cleanup?.());
-
-/** `cir ...` in-process, as bin/cir.mjs runs it, with `env` over process.env. */
-async function cir(argv: string[], env: Record<string, string> = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  try {
-    const code = await main(argv, { stdin: new PassThrough(), stdout, stderr });
-    return { code, stdout: out, stderr: err };
-  } finally {
-    process.env = saved;
-  }
-}
+/** `cir ...` in-process, as bin/cir.mjs runs it (usage errors exit 2), with `env` over process.env. */
+const cir = (argv: string[], env: Record<string, string> = {}) => runCommand(main, argv, env);
 
 /** A run directory with its own store and queue holding the 16 records (4 groups of 4). */
 async function runWith(name: string, flags: string[]) {
-  const dir = join(root, name);
+  const dir = join(fixture.root, name);
   const store = new FsObjectStore(join(dir, 'objects'));
   const queue = new LocalQueue(join(dir, 'queue'));
-  await sendBatch(store, queue, records);
+  await sendBatch(store, queue, fixture.records);
   const env = { CIR_DATA_DIR: dir, CIR_STORAGE_DIR: join(dir, 'objects'), CIR_QUEUE_DIR: join(dir, 'queue'), CIR_CHECKPOINTS: 'ckpt' };
-  const result = await cir(['train', '--run-dir', join(dir, 'run'), '--init', modelDir, '--wait-s', '0.05', '--threads', '1', ...flags], env);
+  const result = await cir(['train', '--run-dir', join(dir, 'run'), '--init', fixture.modelDir, '--wait-s', '0.05', '--threads', '1', ...flags], env);
   const settings = JSON.parse(await readFile(join(dir, 'run', 'settings.json'), 'utf8').catch(() => 'null'));
   return { ...result, summary: result.code === 0 ? JSON.parse(result.stdout) : null, settings, dir, env };
 }
@@ -97,14 +64,14 @@ describe('cir train --recipe and settings flags', () => {
 
     // The same run again, a flag changed: the rest comes from settings.json.
     const store = new FsObjectStore(join(first.dir, 'objects'));
-    await sendBatch(store, new LocalQueue(join(first.dir, 'queue')), records.slice(0, 8).map((r) => ({ ...r, id: crypto.randomUUID() })));
+    await sendBatch(store, new LocalQueue(join(first.dir, 'queue')), fixture.records.slice(0, 8).map((r) => ({ ...r, id: crypto.randomUUID() })));
     const again = await cir(['train', '--run-dir', join(first.dir, 'run'), '--wait-s', '0.05', '--threads', '1', '--lr', '3e-6'], first.env);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('settings changed from the run\'s record: lr 0.000002 → 0.000003');
     expect(JSON.parse(await readFile(join(first.dir, 'run', 'settings.json'), 'utf8'))).toMatchObject({ recipe: 'cir', lr: 3e-6, batch_groups: 2, samples: 4 });
 
     // settings.json is itself a recipe file.
-    const copy = join(root, 'copied.json');
+    const copy = join(fixture.root, 'copied.json');
     await writeFile(copy, await readFile(join(first.dir, 'run', 'settings.json')));
     expect(mergeSettings(loadRecipe(copy))).toMatchObject({ lr: 3e-6, batch_groups: 2 });
   });
@@ -130,18 +97,18 @@ describe('cir train --recipe and settings flags', () => {
   it('refuses bad recipes and settings with a message that says what is wrong (exit 2)', async () => {
     const cases: [string[], RegExp][] = [
       [['--recipe', 'grpo++'], /unknown recipe "grpo\+\+": the built-in ones are cir, drgrpo/],
-      [['--recipe', join(root, 'missing.json')], /cannot read recipe .*missing\.json: ENOENT/],
+      [['--recipe', join(fixture.root, 'missing.json')], /cannot read recipe .*missing\.json: ENOENT/],
       [['--lr=-1'], /--lr "-1": Too small/i],
       [['--estimator', 'ppo'], /--estimator "ppo": Invalid option/i],
       [['--dual-clip', '0.5'], /--dual-clip "0.5"/],
       [['--loss-norm-tokens', '100'], /loss_norm_tokens applies to loss_agg seq-mean-token-sum-norm only/],
       [['--budget', '2:1,0:3'], /--budget "2:1,0:3": must be a tool-call budget schedule/],
     ];
-    const badFile = join(root, 'bad-recipe.json');
+    const badFile = join(fixture.root, 'bad-recipe.json');
     await writeFile(badFile, JSON.stringify({ lr: 1e-6, learning_rate: 1e-6 }));
     cases.push([['--recipe', badFile], /unknown setting\(s\) learning_rate \(known: estimator, lr,/]);
     for (const [flags, message] of cases) {
-      const result = await cir(['train', '--run-dir', join(root, 'bad-run'), ...flags]);
+      const result = await cir(['train', '--run-dir', join(fixture.root, 'bad-run'), ...flags]);
       expect(result.code, flags.join(' ')).toBe(2);
       expect(result.stderr, flags.join(' ')).toMatch(message);
     }

@@ -1,4 +1,8 @@
+import { afterAll, beforeAll } from 'vitest';
+import { OnnxBackend } from '../../api/models/onnx/backend.ts';
 import type { ModelBackend } from '../../api/models/types.ts';
+import { ensureModel } from '../../scripts/make-model.ts';
+import { tempDir } from './fixtures.ts';
 import { TRAJECTORY_SCHEMA_VERSION, type TrajectoryRecord } from '../../core/schemas/trajectory.ts';
 
 /**
@@ -59,4 +63,27 @@ export async function rolloutRecords(
     }
   }
   return records;
+}
+
+/**
+ * For a test file: before all its tests, the tiny fixture model, `groups` × `n` real rollout records of
+ * it and a temp directory (removed after). Read the fields inside tests (they are set in beforeAll).
+ */
+export function useRolloutFixture(prefix: string, size: { groups: number; n: number }) {
+  const fixture = { modelDir: '', records: [] as TrajectoryRecord[], root: '' };
+  let cleanup: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    fixture.modelDir = await ensureModel('tiny');
+    const backend = await OnnxBackend.load(fixture.modelDir, { threads: 1 });
+    try {
+      fixture.records = await rolloutRecords(backend, size);
+    } finally {
+      await backend.dispose();
+    }
+    const dir = await tempDir(prefix);
+    fixture.root = dir.dir;
+    cleanup = dir.cleanup;
+  });
+  afterAll(() => cleanup?.());
+  return fixture;
 }

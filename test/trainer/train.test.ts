@@ -1,14 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startNodeServer } from '../../api/node.ts';
-import { OnnxBackend } from '../../api/models/onnx/backend.ts';
 import { runCommand } from '../cli-run.ts';
 import { trainCommand } from '../../cli/commands/train.ts';
 import { readLatestPointer, readPointedManifest } from '../../core/checkpoints/layout.ts';
 import { LocalQueue } from '../../core/queue/local.ts';
-import type { TrajectoryRecord } from '../../core/schemas/trajectory.ts';
 import { FsObjectStore } from '../../core/storage/fs.ts';
 import { buildBatch } from '../../trainer/batch/build.ts';
 import { createCpuEngine } from '../../trainer/engines/cpu/engine.ts';
@@ -21,34 +19,18 @@ import { readMetrics } from '../../trainer/run/metrics.ts';
 import { Progress } from '../../trainer/run/progress.ts';
 import { readRunState } from '../../trainer/run/state.ts';
 import { Trainer, type StepResult, type TrainerOptions } from '../../trainer/run/trainer.ts';
-import { ensureModel } from '../../scripts/make-model.ts';
-import { FailingStore, sendBatch, SimulatedCrash, tempDir } from './fixtures.ts';
-import { rolloutRecords } from './rollouts.ts';
+import { FailingStore, sendBatch, SimulatedCrash } from './fixtures.ts';
+import { useRolloutFixture } from './rollouts.ts';
 
-let modelDir: string;
-let records: TrajectoryRecord[];
-let root: string;
-let cleanup: () => Promise<void>;
-
-beforeAll(async () => {
-  modelDir = await ensureModel('tiny');
-  const backend = await OnnxBackend.load(modelDir, { threads: 1 });
-  try {
-    records = await rolloutRecords(backend, { groups: 6, n: 4 });
-  } finally {
-    await backend.dispose();
-  }
-  ({ dir: root, cleanup } = await tempDir('train'));
-});
-afterAll(() => cleanup?.());
+const fixture = useRolloutFixture('train', { groups: 6, n: 4 });
 
 const quiet = new Progress(new PassThrough());
 
 function setup(name: string) {
-  const store = new FsObjectStore(join(root, name, 'objects'));
-  const queue = new LocalQueue(join(root, name, 'queue'));
+  const store = new FsObjectStore(join(fixture.root, name, 'objects'));
+  const queue = new LocalQueue(join(fixture.root, name, 'queue'));
   const options = (over: Partial<TrainerOptions> = {}): TrainerOptions => ({
-    runDir: join(root, name, 'run'),
+    runDir: join(fixture.root, name, 'run'),
     store,
     queue,
     prefix: 'ckpt',
@@ -66,19 +48,19 @@ function setup(name: string) {
 describe('cir train (Trainer)', () => {
   it('consumes, trains, publishes a checkpoint a running server picks up, and writes metrics and plots', async () => {
     const { store, queue, options } = setup('e2e');
-    await publishCheckpoint({ store, prefix: 'ckpt', modelDir, version: 'init', parent: null, step: 0, schedule: parseBudgetSchedule('2') });
+    await publishCheckpoint({ store, prefix: 'ckpt', modelDir: fixture.modelDir, version: 'init', parent: null, step: 0, schedule: parseBudgetSchedule('2') });
     const server = await startNodeServer({
       PORT: '0',
-      CIR_DATA_DIR: join(root, 'e2e', 'server'),
+      CIR_DATA_DIR: join(fixture.root, 'e2e', 'server'),
       CIR_STORAGE: 'fs',
-      CIR_STORAGE_DIR: join(root, 'e2e', 'objects'),
+      CIR_STORAGE_DIR: join(fixture.root, 'e2e', 'objects'),
       CIR_CHECKPOINTS: 'ckpt',
       CIR_CHECKPOINT_POLL_MS: '200',
       CIR_PYTHON_EXECUTOR: 'off',
       CIR_MODEL_THREADS: '1',
     });
     try {
-      for (let i = 0; i < 3; i++) await sendBatch(store, queue, records.slice(i * 8, i * 8 + 8));
+      for (let i = 0; i < 3; i++) await sendBatch(store, queue, fixture.records.slice(i * 8, i * 8 + 8));
       const trainer = await Trainer.open(options()); // no init: starts from the published 'init'
       try {
         expect(await trainer.consume()).toMatchObject({ messages: 3, accepted: 24 });
@@ -94,7 +76,7 @@ describe('cir train (Trainer)', () => {
       expect(manifest).toMatchObject({ version: 'run-step-000001', parent: 'init', step: 1, tool_budget: { limit: 2, schedule: [{ step: 0, limit: 2 }, { step: 2, limit: 3 }] } });
       expect(manifest.metrics.records).toBe(24);
       // Trained weights, not the initial ones, were published.
-      expect(manifest.files['model.onnx']).not.toBe(JSON.parse(await readFile(join(root, 'e2e', 'objects', 'ckpt', 'init', 'manifest.json'), 'utf8')).files['model.onnx']);
+      expect(manifest.files['model.onnx']).not.toBe(JSON.parse(await readFile(join(fixture.root, 'e2e', 'objects', 'ckpt', 'init', 'manifest.json'), 'utf8')).files['model.onnx']);
 
       const deadline = Date.now() + 10_000;
       let info: { checkpoint: { version: string; tool_budget: number } };
@@ -107,7 +89,7 @@ describe('cir train (Trainer)', () => {
     } finally {
       await server.close();
     }
-    const run = join(root, 'e2e', 'run');
+    const run = join(fixture.root, 'e2e', 'run');
     const metrics = await readMetrics(join(run, 'metrics.jsonl'));
     expect(metrics.map((m) => m.step)).toEqual([1]);
     const plots = await readdir(join(run, 'plots'));
@@ -117,8 +99,8 @@ describe('cir train (Trainer)', () => {
 
   it('resumes after a crash at each point of a step without losing or double-counting a record', async () => {
     const { store, queue, options } = setup('crash');
-    await sendBatch(store, queue, records.slice(0, 8));
-    await sendBatch(store, queue, records.slice(8, 16));
+    await sendBatch(store, queue, fixture.records.slice(0, 8));
+    await sendBatch(store, queue, fixture.records.slice(8, 16));
 
     // 1. Crash after training, before the step is committed (the export dies).
     let crashExport = true;
@@ -131,7 +113,7 @@ describe('cir train (Trainer)', () => {
       };
       return engine;
     };
-    let trainer = await Trainer.open(options({ init: { dir: modelDir, version: null }, createEngine: crashingEngine, batchRecords: 8 }));
+    let trainer = await Trainer.open(options({ init: { dir: fixture.modelDir, version: null }, createEngine: crashingEngine, batchRecords: 8 }));
     await trainer.consume();
     await expect(trainer.trainStep()).rejects.toThrow(SimulatedCrash);
     await trainer.close();
@@ -150,7 +132,7 @@ describe('cir train (Trainer)', () => {
     expect(committed).toMatchObject({ step: 1, pending_publish: { version: 'run-step-000001' } });
 
     // 3. Restart with storage back: opening finishes the publish; the redelivered and re-sent messages add nothing.
-    const again = await sendBatch(store, queue, records.slice(16, 24));
+    const again = await sendBatch(store, queue, fixture.records.slice(16, 24));
     await queue.send(again);
     trainer = await Trainer.open(options({ batchRecords: 8 }));
     expect((await readLatestPointer(store, 'ckpt'))!.version).toBe('run-step-000001');
@@ -169,7 +151,7 @@ describe('cir train (Trainer)', () => {
 
   it('--loop waits on an empty queue, trains each full batch as it arrives, and stops when asked', async () => {
     const { store, queue, options } = setup('loop');
-    const trainer = await Trainer.open(options({ init: { dir: modelDir, version: null }, batchRecords: 8 }));
+    const trainer = await Trainer.open(options({ init: { dir: fixture.modelDir, version: null }, batchRecords: 8 }));
     const abort = new AbortController();
     const steps: number[] = [];
     const job = runTrainingJob(trainer, {
@@ -187,14 +169,14 @@ describe('cir train (Trainer)', () => {
     try {
       await settle();
       expect(steps).toEqual([]);
-      await sendBatch(store, queue, records.slice(0, 8));
+      await sendBatch(store, queue, fixture.records.slice(0, 8));
       await until(1);
       expect(steps).toEqual([1]);
-      await sendBatch(store, queue, records.slice(8, 12)); // half a batch: wait for more
+      await sendBatch(store, queue, fixture.records.slice(8, 12)); // half a batch: wait for more
       await settle();
       expect(steps).toEqual([1]);
       expect(trainer.pendingRecords()).toBe(4);
-      await sendBatch(store, queue, records.slice(12, 16));
+      await sendBatch(store, queue, fixture.records.slice(12, 16));
       const result = await job;
       expect(result.steps.map((s) => s.metrics.records)).toEqual([8, 8]);
       expect(result.consumed.accepted).toBe(16);
@@ -207,15 +189,15 @@ describe('cir train (Trainer)', () => {
 
   it('lets one trainer run per run directory and refuses to publish over another trainer', async () => {
     const { store, queue, options } = setup('two');
-    const first = await Trainer.open(options({ init: { dir: modelDir, version: null } }));
+    const first = await Trainer.open(options({ init: { dir: fixture.modelDir, version: null } }));
     try {
       await expect(Trainer.open(options())).rejects.toThrow(LockHeldError);
-      const other = await Trainer.open(options({ runDir: join(root, 'two', 'other-run'), init: { dir: modelDir, version: null } }));
+      const other = await Trainer.open(options({ runDir: join(fixture.root, 'two', 'other-run'), init: { dir: fixture.modelDir, version: null } }));
       try {
-        await sendBatch(store, queue, records.slice(0, 8));
+        await sendBatch(store, queue, fixture.records.slice(0, 8));
         await first.consume();
         expect(((await first.trainStep()) as StepResult).version).toBe('run-step-000001');
-        await sendBatch(store, queue, records.slice(8, 16));
+        await sendBatch(store, queue, fixture.records.slice(8, 16));
         await other.consume();
         await expect(other.trainStep()).rejects.toThrow(PublishConflictError);
       } finally {
@@ -227,19 +209,19 @@ describe('cir train (Trainer)', () => {
   });
 
   it('cir train: one job over the queue, and a clear no-op on an empty queue', async () => {
-    const dir = join(root, 'cli');
+    const dir = join(fixture.root, 'cli');
     const store = new FsObjectStore(join(dir, 'objects'));
     const queue = new LocalQueue(join(dir, 'queue'));
     const env = { CIR_DATA_DIR: dir, CIR_STORAGE_DIR: join(dir, 'objects'), CIR_QUEUE_DIR: join(dir, 'queue'), CIR_CHECKPOINTS: 'ckpt' };
     const run = (argv: string[]) => runCommand(trainCommand, argv, env);
-    const args = ['--run-dir', join(dir, 'run'), '--init', modelDir, '--batch-records', '12', '--wait-s', '0.05', '--threads', '1', '--budget', '0:2,1:4'];
+    const args = ['--run-dir', join(dir, 'run'), '--init', fixture.modelDir, '--batch-records', '12', '--wait-s', '0.05', '--threads', '1', '--budget', '0:2,1:4'];
     const empty = await run(args);
     expect(empty.code).toBe(0);
     expect(empty.stderr).toContain('queue empty');
     expect(JSON.parse(empty.stdout)).toMatchObject({ step: 0, steps: [] });
 
-    await sendBatch(store, queue, records.slice(0, 12));
-    await sendBatch(store, queue, [...records.slice(12, 24), '{"broken']);
+    await sendBatch(store, queue, fixture.records.slice(0, 12));
+    await sendBatch(store, queue, [...fixture.records.slice(12, 24), '{"broken']);
     const job = await run(args);
     expect(job.code).toBe(0);
     const summary = JSON.parse(job.stdout);
