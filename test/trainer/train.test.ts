@@ -187,6 +187,21 @@ describe('cir train (Trainer)', () => {
     }
   });
 
+  it('a new run that cannot start from --init leaves the run directory as it found it', async () => {
+    const { options } = setup('bad-init');
+    const missing = join(fixture.root, 'bad-init', 'no-such-model');
+    await expect(Trainer.open(options({ init: { dir: missing, version: null } }))).rejects.toThrow(`cannot start a new run from ${missing}`);
+    expect(await readRunState(options().runDir)).toBeNull();
+    // The right path then starts the run (instead of "--init applies to new runs only").
+    const trainer = await Trainer.open(options({ init: { dir: fixture.modelDir, version: null } }));
+    try {
+      expect(trainer.runState.model.dir).toBe(fixture.modelDir);
+    } finally {
+      await trainer.close();
+    }
+    expect((await readRunState(options().runDir))!.model.dir).toBe(fixture.modelDir);
+  });
+
   it('lets one trainer run per run directory and refuses to publish over another trainer', async () => {
     const { store, queue, options } = setup('two');
     const first = await Trainer.open(options({ init: { dir: fixture.modelDir, version: null } }));

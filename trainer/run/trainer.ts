@@ -97,17 +97,12 @@ export class Trainer {
     const lock = await RunLock.acquire(paths.lock, { ttlMs: options.lockTtlMs });
     const log = options.log ?? (() => {});
     try {
-      let state = await readRunState(runDir);
-      if (state === null) {
-        state = await newRunState(runDir, options);
-        await writeRunState(runDir, state);
-        log(`new run ${state.run}: starting from ${state.model.version ?? state.model.dir}`);
-      } else {
-        log(`resuming run ${state.run} after step ${state.step}${options.init ? ' (--init applies to new runs only; ignored)' : ''}`);
-      }
+      const existing = await readRunState(runDir);
+      // A new run's state is written only once its engine has started from the weights, so a wrong --init
+      // leaves nothing behind and the next attempt starts afresh.
+      let state = existing ?? (await newRunState(runDir, options));
       if (options.schedule && JSON.stringify(options.schedule) !== JSON.stringify(state.schedule)) {
         state = { ...state, schedule: options.schedule };
-        await writeRunState(runDir, state);
       }
       const consumer = await TrajectoryConsumer.open({
         dir: paths.consumer,
@@ -119,7 +114,9 @@ export class Trainer {
       });
       const inRun = (dir: string) => (isAbsolute(dir) ? dir : join(runDir, dir));
       const modelDir = inRun(state.model.dir);
-      const engine = await options.createEngine({ kind: 'model-dir', dir: modelDir }, options.engineOptions);
+      const engine = await options.createEngine({ kind: 'model-dir', dir: modelDir }, options.engineOptions).catch((error: Error) => {
+        throw existing ? error : new Error(`cannot start a new run from ${state.model.version ?? modelDir}: ${error.message}`);
+      });
       let reference: Engine | null = null;
       try {
         if (state.model.engine_state) await engine.loadState(join(runDir, state.model.engine_state));
@@ -129,9 +126,13 @@ export class Trainer {
           reference = await options.createEngine({ kind: 'model-dir', dir: inRun(state.reference) }, options.engineOptions);
         }
       } catch (error) {
+        await reference?.dispose();
         await engine.dispose();
         throw error;
       }
+      if (JSON.stringify(state) !== JSON.stringify(existing)) await writeRunState(runDir, state);
+      if (existing) log(`resuming run ${state.run} after step ${state.step}${options.init ? ' (--init applies to new runs only; ignored)' : ''}`);
+      else log(`new run ${state.run}: starting from ${state.model.version ?? state.model.dir}`);
       const trainer = new Trainer(
         { batchRecords: 64, minRecords: 1, epochs: 1, ...options, runDir },
         lock,
