@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { readLatestPointer } from '../../core/checkpoints/layout.ts';
+import { CheckpointReadError, readLatestPointer } from '../../core/checkpoints/layout.ts';
 import { createStorageFromEnv } from '../../core/storage/from-env.ts';
 import { notifyServers } from '../../trainer/publish/notify.ts';
 import { publishCheckpoint } from '../../trainer/publish/publish.ts';
@@ -9,7 +9,7 @@ import { timestampVersion, trainerEnv } from '../../trainer/run/env.ts';
 import { UsageError, type CommandIO } from '../io.ts';
 
 export const publishUsage = `usage: cir publish <model dir> [--version V] [--parent V | --no-parent] [--budget N | --budget STEP:LIMIT,...]
-                   [--step N] [--metrics JSON] [--prefix P] [--notify SERVER_URL ...]
+                   [--step N] [--metrics JSON] [--prefix P] [--notify SERVER_URL ...] [--repair-latest]
 Publishes an ONNX model directory (model.onnx, config.json, tokenizer files) as a checkpoint: files, then
 the manifest (sha256 of every file, step, tool budget, metrics), then the "latest" pointer that servers
 watching the store (CIR_CHECKPOINTS) pick up. Storage comes from CIR_STORAGE / CIR_STORAGE_DIR / CIR_S3_*.
@@ -18,6 +18,8 @@ watching the store (CIR_CHECKPOINTS) pick up. Storage comes from CIR_STORAGE / C
   --budget    tool calls per rollout: one number, or a schedule such as 0:2,40:3,80:4 (default 2)
   --step      training step recorded in the manifest (default 0)
   --metrics   a JSON object of numbers, e.g. '{"accuracy":0.4}'
+  --repair-latest  replace a damaged latest pointer (not JSON, or not a pointer) instead of refusing; the
+              damaged bytes are kept beside it as latest.damaged-<time>
   --prefix    key prefix of the checkpoint area (default $CIR_CHECKPOINTS, else "checkpoints")
   --notify    base URL of a server to tell to swap now (POST /v1/checkpoints/check; bearer key from
               CIR_NOTIFY_API_KEY); repeatable. Exit 1 if a server refuses or cannot be reached.
@@ -36,6 +38,7 @@ export async function publishCommand(argv: string[], io: CommandIO): Promise<num
       metrics: { type: 'string' },
       prefix: { type: 'string' },
       notify: { type: 'string', multiple: true },
+      'repair-latest': { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) throw new UsageError('give exactly one model directory');
@@ -55,7 +58,11 @@ export async function publishCommand(argv: string[], io: CommandIO): Promise<num
   const store = createStorageFromEnv(process.env, { dataDir: env.CIR_DATA_DIR });
   const prefix = values.prefix ?? env.CIR_CHECKPOINTS;
   try {
-    const latest = await readLatestPointer(store, prefix);
+    const latest = await readLatestPointer(store, prefix).catch((error: unknown) => {
+      if (!(error instanceof CheckpointReadError) || error.kind !== 'pointer') throw error;
+      // publishCheckpoint refuses or (with --repair-latest) replaces it; a damaged pointer names no parent.
+      return null;
+    });
     const parent = values['no-parent'] ? null : (values.parent ?? latest?.version ?? null);
     const now = new Date();
     const version = values.version ?? timestampVersion(now, randomUUID().replaceAll('-', ''));
@@ -69,6 +76,7 @@ export async function publishCommand(argv: string[], io: CommandIO): Promise<num
       schedule,
       metrics,
       expectLatest: latest?.version ?? null,
+      repairLatest: values['repair-latest'],
       onFile: (path, i, total) => io.stderr.write(`uploaded ${path} (${i}/${total})\n`),
     });
     io.stdout.write(`${JSON.stringify({ manifest: published.manifest, pointer: published.pointer }, null, 2)}\n`);

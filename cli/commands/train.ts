@@ -18,7 +18,7 @@ import { Trainer, type TrainerOptions } from '../../trainer/run/trainer.ts';
 import { UsageError, type CommandIO } from '../io.ts';
 
 export const trainUsage = `usage: cir train --run-dir DIR [--loop] [--init MODEL_DIR] [--recipe cir|drgrpo|FILE] [--SETTING VALUE ...]
-                 [--max-steps N] [--wait-s S] [--lease-s S] [--threads N] [--micro-batch-tokens N] [--notify SERVER_URL ...]
+                 [--max-steps N] [--wait-s S] [--lease-s S] [--repair-latest] [--threads N] [--micro-batch-tokens N] [--notify SERVER_URL ...]
                  [--engine cpu|torch] [--device auto|cpu|cuda] [--dtype bf16|fp32] [--nproc N [--strategy ddp|fsdp]]
                  [--onnx fp32|fp16|none]
 One batch job: consume the trajectories queued by the API (CIR_QUEUE*), train on them, export the model and
@@ -39,6 +39,7 @@ Job and engine:
   --max-steps     stop after this many steps (default: one job trains what it consumed; --loop: no limit)
   --wait-s        how long a receive waits for messages before the queue counts as empty (default 1)
   --lease-s       visibility timeout of received messages: how soon a message comes back if this trainer dies (default 300)
+  --repair-latest replace a damaged latest pointer when publishing (kept beside it as latest.damaged-<time>)
   --notify        after each publish, tell this server to swap now (POST /v1/checkpoints/check; bearer key
                   from CIR_NOTIFY_API_KEY; repeatable); servers also find new checkpoints by polling
   --engine        cpu (default: in-process, small Llama/Qwen2 models) or torch (PyTorch + transformers, for
@@ -117,6 +118,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
       nproc: { type: 'string' },
       onnx: { type: 'string' },
       strategy: { type: 'string' },
+      'repair-latest': { type: 'boolean', default: false },
     },
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -176,6 +178,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
       ...mapped.trainer,
       queueWaitS: positive('wait-s'),
       visibilityTimeoutS: int('lease-s', 1),
+      repairLatest: values['repair-latest'] as boolean,
       progress,
       log: (line) => progress.line(line),
     });

@@ -116,6 +116,26 @@ describe('cir publish', () => {
     expect((await readLatestPointer(store, 'ckpts'))!.version).toBe('mine');
   });
 
+  it('a damaged latest pointer stops a publish with the way out; --repair-latest replaces it and keeps the damaged bytes', async () => {
+    const env = { CIR_STORAGE: 'fs', CIR_STORAGE_DIR: join(root, 'objects'), CIR_CHECKPOINTS: 'ckpts' };
+    await store.put('ckpts/latest', new TextEncoder().encode('{"version": garbage'));
+    const refused = await run([modelDir, '--version', 'fixed'], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/ckpts\/latest is not JSON; the store's latest pointer is damaged.*--repair-latest/);
+    expect(new TextDecoder().decode((await store.get('ckpts/latest'))!)).toBe('{"version": garbage');
+
+    const repaired = await run([modelDir, '--version', 'fixed', '--repair-latest'], env);
+    expect(repaired.code, repaired.stderr).toBe(0);
+    expect(JSON.parse(repaired.stdout).manifest).toMatchObject({ version: 'fixed', parent: null });
+    expect((await readLatestPointer(store, 'ckpts'))!.version).toBe('fixed');
+    const kept = (await store.list('ckpts/')).filter((k) => k.startsWith('ckpts/latest.damaged-'));
+    expect(kept).toHaveLength(1);
+    expect(new TextDecoder().decode((await store.get(kept[0]!))!)).toBe('{"version": garbage');
+    // A pointer that reads fine is never replaced by the flag: the usual parent chain goes on.
+    const next = await run([modelDir, '--version', 'after', '--repair-latest'], env);
+    expect(JSON.parse(next.stdout).manifest.parent).toBe('fixed');
+  });
+
   it('explains bad arguments', async () => {
     await expect(run([modelDir, '--budget', '5:2'], {})).rejects.toThrow('must start at step 0');
     await expect(run([], {})).rejects.toThrow('give exactly one model directory');

@@ -11,7 +11,7 @@ import { FsObjectStore } from '../../core/storage/fs.ts';
 import { buildBatch } from '../../trainer/batch/build.ts';
 import { createCpuEngine } from '../../trainer/engines/cpu/engine.ts';
 import type { CreateEngine } from '../../trainer/engines/types.ts';
-import { PublishConflictError, PublishError, publishCheckpoint } from '../../trainer/publish/publish.ts';
+import { DamagedLatestError, PublishConflictError, PublishError, publishCheckpoint } from '../../trainer/publish/publish.ts';
 import { parseBudgetSchedule } from '../../trainer/run/budget.ts';
 import { LockHeldError } from '../../trainer/run/lock.ts';
 import { runTrainingJob } from '../../trainer/run/job.ts';
@@ -200,6 +200,23 @@ describe('cir train (Trainer)', () => {
       await trainer.close();
     }
     expect((await readRunState(options().runDir))!.model.dir).toBe(fixture.modelDir);
+  });
+
+  it('a damaged latest pointer stops the publish until the trainer is told to repair it', async () => {
+    const { store, queue, options } = setup('damaged-latest');
+    await sendBatch(store, queue, fixture.records.slice(0, 8));
+    await store.put('ckpt/latest', new TextEncoder().encode('not a pointer'));
+    let trainer = await Trainer.open(options({ init: { dir: fixture.modelDir, version: null } }));
+    try {
+      await trainer.consume();
+      await expect(trainer.trainStep()).rejects.toThrow(DamagedLatestError);
+    } finally {
+      await trainer.close();
+    }
+    // The step is committed; reopening with repairLatest finishes its publish.
+    trainer = await Trainer.open(options({ repairLatest: true }));
+    await trainer.close();
+    expect((await readLatestPointer(store, 'ckpt'))!.version).toBe('run-step-000001');
   });
 
   it('lets one trainer run per run directory and refuses to publish over another trainer', async () => {

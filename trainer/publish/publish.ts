@@ -5,6 +5,7 @@ import { defaultChatTemplate, readChatTemplate, type ChatTemplateSource } from '
 import { putFileInStore, sha256File } from '../../core/storage/files.ts';
 import {
   assertCheckpointVersion,
+  CheckpointReadError,
   checkpointKey,
   LATEST_POINTER_SCHEMA_VERSION,
   latestKey,
@@ -43,6 +44,12 @@ export interface PublishOptions {
    * catches a second trainer publishing into the same place. Undefined: no check.
    */
   expectLatest?: string | null;
+  /**
+   * Replace a damaged `latest` pointer (not JSON, or not a pointer) instead of refusing: the damaged
+   * bytes are kept beside it as `latest.damaged-<time>`. Without it such a pointer stops the publish with
+   * a message saying so. A pointer that reads fine is never overwritten by this.
+   */
+  repairLatest?: boolean;
   /** Progress per uploaded file. */
   onFile?: (path: string, index: number, total: number) => void;
 }
@@ -76,6 +83,27 @@ export class PublishError extends Error {
   }
 }
 
+/** `latest` is damaged and the publisher did not ask to replace it. */
+export class DamagedLatestError extends Error {
+  constructor(detail: string) {
+    super(`${detail}; the store's latest pointer is damaged, so servers keep what they serve. Publish again with --repair-latest to replace it (the damaged bytes are kept beside it)`);
+    this.name = 'DamagedLatestError';
+  }
+}
+
+/** The current pointer; a damaged one is refused, or (repair) set aside and treated as none. */
+async function readLatestForPublish(store: ObjectStore, prefix: string, repair: boolean): Promise<{ previous: LatestPointer | null; damaged: boolean }> {
+  try {
+    return { previous: await readLatestPointer(store, prefix), damaged: false };
+  } catch (error) {
+    if (!(error instanceof CheckpointReadError) || error.kind !== 'pointer') throw error;
+    if (!repair) throw new DamagedLatestError(error.message);
+    const bytes = (await store.get(latestKey(prefix)))!;
+    await store.put(`${latestKey(prefix)}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`, bytes);
+    return { previous: null, damaged: true };
+  }
+}
+
 export async function publishCheckpoint(options: PublishOptions): Promise<Published> {
   const { store, prefix, version } = options;
   assertCheckpointVersion(version);
@@ -96,8 +124,8 @@ export async function publishCheckpoint(options: PublishOptions): Promise<Publis
   const manifestBytes = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
   const manifestSha = await sha256Hex(manifestBytes);
 
-  const previous = await readLatestPointer(store, prefix);
-  if (options.expectLatest !== undefined && previous?.version !== version && (previous?.version ?? null) !== options.expectLatest) {
+  const { previous, damaged } = await readLatestForPublish(store, prefix, options.repairLatest ?? false);
+  if (!damaged && options.expectLatest !== undefined && previous?.version !== version && (previous?.version ?? null) !== options.expectLatest) {
     throw new PublishConflictError(options.expectLatest, previous?.version ?? null);
   }
   const existing = await store.get(manifestKey(prefix, version));

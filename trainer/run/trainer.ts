@@ -1,7 +1,7 @@
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { downloadVerifiedCheckpoint } from '../../core/checkpoints/download.ts';
-import { readLatestPointer, readPointedManifest, CHECKPOINT_VERSION } from '../../core/checkpoints/layout.ts';
+import { CheckpointReadError, readLatestPointer, readPointedManifest, CHECKPOINT_VERSION } from '../../core/checkpoints/layout.ts';
 import type { QueueConsumer } from '../../core/queue/queue.ts';
 import type { TrajectoryRecord } from '../../core/schemas/trajectory.ts';
 import type { ObjectStore } from '../../core/storage/object-store.ts';
@@ -56,6 +56,8 @@ export interface TrainerOptions {
   queueWaitS?: number;
   visibilityTimeoutS?: number;
   maxReceives?: number;
+  /** Replace a damaged `latest` pointer when publishing (see publishCheckpoint), instead of stopping. */
+  repairLatest?: boolean;
   /** Lease of the run-directory lock. */
   lockTtlMs?: number;
   progress?: Progress;
@@ -319,6 +321,7 @@ export class Trainer {
         metrics: pending.metrics,
         createdAt: pending.created_at,
         expectLatest: this.state.expected_latest,
+        ...(this.options.repairLatest && { repairLatest: true }),
       });
       await this.lock.assertHeld();
       this.state = {
@@ -399,7 +402,11 @@ async function replaceDir(target: string, fill: (dir: string) => Promise<unknown
 }
 
 async function newRunState(runDir: string, options: TrainerOptions): Promise<RunState> {
-  const latest = await readLatestPointer(options.store, options.prefix);
+  const latest = await readLatestPointer(options.store, options.prefix).catch((error: unknown) => {
+    // With --init the pointer only says what to expect at the first publish (which refuses or repairs a damaged one).
+    if (options.init && error instanceof CheckpointReadError && error.kind === 'pointer') return null;
+    throw error;
+  });
   let model: RunState['model'];
   if (options.init) {
     model = { dir: resolve(options.init.dir), version: options.init.version, engine_state: null };
