@@ -5,7 +5,7 @@ import type { Config } from './config.ts';
 import { bearerAuth } from './middleware/auth/index.ts';
 import { errorResponse, notFound, onError } from './middleware/errors/index.ts';
 import { checkpointRoutes } from './checkpoints/routes.ts';
-import type { CheckpointControl } from './checkpoints/status.ts';
+import { noModelMessage, type CheckpointControl } from './checkpoints/status.ts';
 import type { ServedModel } from './models/served.ts';
 import type { TrajectoryLogger } from '../core/logging/trajectory-logger.ts';
 import { reasoningSettingsFromConfig, type ReasoningSettings } from './reasoning/index.ts';
@@ -88,9 +88,11 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', executeRoutes(deps.sandbox));
   app.route('/', sandboxFusionRoutes(deps.sandbox));
   app.route('/', gradeRoutes());
-  app.route('/', completionsRoutes(model));
+  const noModel = () => noModelMessage(deps.checkpoints);
+  app.route('/', completionsRoutes(model, noModel));
   const reasoning = {
     served,
+    noModel,
     sandbox: deps.sandbox,
     settings: { ...reasoningSettingsFromConfig(config), ...deps.reasoning },
     runtime: deps.runtime,

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EMBEDDED_MODEL_NAME, withEmbeddedModel } from './embedded-model.ts';
+import { CHECKPOINTS_MODEL_NAME, EMBEDDED_MODEL_NAME, withEmbeddedModel } from './embedded-model.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -17,10 +17,14 @@ describe('withEmbeddedModel', () => {
     expect(withEmbeddedModel({ CIR_MODEL_DIR: '', CIR_MODEL_NAME: 'mine' }, dir)).toMatchObject({ CIR_MODEL_DIR: dir, CIR_MODEL_NAME: 'mine' });
   });
 
-  it('leaves a configured model, URL or checkpoint area alone', () => {
-    for (const env of [{ CIR_MODEL_DIR: '/m' }, { CIR_MODEL_URL: 'http://x/v1' }, { CIR_CHECKPOINTS: 'checkpoints' }]) {
+  it('leaves a configured model or URL alone', () => {
+    for (const env of [{ CIR_MODEL_DIR: '/m' }, { CIR_MODEL_URL: 'http://x/v1' }, { CIR_MODEL_DIR: '/m', CIR_CHECKPOINTS: 'checkpoints' }]) {
       expect(withEmbeddedModel(env, dir)).toEqual(env);
     }
+  });
+
+  it('serves the embedded model under the checkpoints\' name until a checkpoint loads', () => {
+    expect(withEmbeddedModel({ CIR_CHECKPOINTS: 'checkpoints' }, dir)).toEqual({ CIR_CHECKPOINTS: 'checkpoints', CIR_MODEL_DIR: dir, CIR_MODEL_NAME: CHECKPOINTS_MODEL_NAME });
   });
 
   it('serves no model for CIR_MODEL_DIR=none, or when the embedded model is missing', () => {

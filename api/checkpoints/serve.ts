@@ -64,7 +64,16 @@ export async function startCheckpointServing(
     load: options.load,
     log: (message) => options.log(message),
   });
-  await watcher.check();
+  const first = await watcher.check();
+  if (first.outcome === 'refused' || first.outcome === 'error') {
+    // `latest` cannot be used now: the last checkpoint this machine served beats the base weights or nothing.
+    const why = `the store's latest could not be used at start-up (${first.reason})`;
+    if (!(await watcher.serveLastGood(why))) {
+      watcher.setNote(`${why}; ${options.initial ? 'serving the initial model' : 'no model to serve until a checkpoint loads'}`);
+    }
+  } else if (first.outcome === 'empty') {
+    watcher.setNote(`nothing is published under ${prefix}/ yet; ${options.initial ? 'serving the initial model until a checkpoint is' : 'no model to serve until a checkpoint is'}`);
+  }
   watcher.start();
   const notifier = config.CIR_CHECKPOINT_NOTIFY === 'fs' && store instanceof FsObjectStore ? await watchFsPointer(join(store.root, prefix), () => watcher.notify()) : null;
   return {

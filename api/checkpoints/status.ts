@@ -26,6 +26,10 @@ export interface CheckpointWatchStatus {
   swaps: number;
   /** Old models still finishing requests that began before a swap. */
   draining: number;
+  /** Since when the check in progress has been running (a store that hangs shows here); null when idle. */
+  checking_since: string | null;
+  /** What is served and why, when it is not the latest checkpoint (a fallback, or nothing published yet). */
+  note: string | null;
 }
 
 /** What one look at the store did (CheckpointWatcher.check()). */
@@ -34,6 +38,14 @@ export type CheckResult =
   | { outcome: 'swapped'; version: string; ms: number }
   | { outcome: 'refused'; version: string; reason: string }
   | { outcome: 'error'; reason: string };
+
+/** Why the model routes have nothing to serve: the text of their 503. */
+export function noModelMessage(control?: CheckpointControl): string {
+  if (!control) return 'no model is configured on this server (set CIR_MODEL_DIR, CIR_MODEL_URL or CIR_CHECKPOINTS)';
+  const s = control.status();
+  const why = s.refused.at(-1)?.reason ?? s.last_error ?? (s.loading ? `loading ${s.loading}` : `nothing is published under ${s.prefix}/ yet`);
+  return `no checkpoint from ${s.prefix}/ is being served yet (${why}); GET /v1/info shows checkpoint.watch`;
+}
 
 /** The watcher as the app sees it: its state for /v1/info, and a check on demand (a publisher's notification). */
 export interface CheckpointControl {

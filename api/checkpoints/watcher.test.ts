@@ -34,18 +34,20 @@ afterEach(async () => {
 });
 
 const publish = (version: string, step = 0, dir = modelDir) =>
-  publishCheckpoint({ store, prefix: 'ckpt', modelDir: dir, version, parent: null, step, schedule: parseBudgetSchedule('0:2,10:3') });
+  publishCheckpoint({ store, prefix: 'ckpt', modelDir: dir, version, parent: null, step, schedule: parseBudgetSchedule('0:2,10:3'), repairLatest: true });
+
+const watcherOptions = () => ({
+  store,
+  prefix: 'ckpt',
+  cacheDir: join(root, 'cache'),
+  pollMs: 50,
+  slot,
+  load: (dir: string) => OnnxBackend.load(dir, { id: 'served' }),
+  log: (m: string) => logs.push(m),
+});
 
 function watcher(over: { store?: FailingStore } = {}) {
-  return new CheckpointWatcher({
-    store: over.store ?? store,
-    prefix: 'ckpt',
-    cacheDir: join(root, 'cache'),
-    pollMs: 50,
-    slot,
-    load: (dir) => OnnxBackend.load(dir, { id: 'served' }),
-    log: (m) => logs.push(m),
-  });
+  return new CheckpointWatcher({ ...watcherOptions(), ...(over.store && { store: over.store }) });
 }
 
 describe('CheckpointWatcher', () => {
@@ -66,7 +68,7 @@ describe('CheckpointWatcher', () => {
     await slot.drained();
     expect(w.status()).toMatchObject({ serving: 'v2', swaps: 2, refused: [], draining: 0, last_error: null });
     expect(logs.join('\n')).toContain('checkpoint v2 (step 12, tool budget 3) now serving, replacing v1');
-    expect((await readdir(join(root, 'cache'))).sort()).toEqual(['v1', 'v2']);
+    expect((await readdir(join(root, 'cache'))).sort()).toEqual(['.last-good.json', 'v1', 'v2']);
   });
 
   it('answers a check asked for during another with a look taken after it', async () => {
@@ -98,7 +100,7 @@ describe('CheckpointWatcher', () => {
     expect(status.refused[0]!.reason).toMatch(/checkpoint v2: model\.onnx has sha256 [0-9a-f]{64}, its manifest says/);
     expect(logs.join('\n')).toContain('refused checkpoint v2; still serving v1');
     // Not fetched again on every poll.
-    expect(await w.check()).toEqual({ outcome: 'unchanged' });
+    expect(await w.check({ force: false })).toEqual({ outcome: 'unchanged' });
     expect((await readdir(join(root, 'cache'))).filter((n) => !n.startsWith('.'))).toEqual(['v1']);
   });
 
@@ -139,10 +141,91 @@ describe('CheckpointWatcher', () => {
     expect(w.status().last_error).toBeNull();
   });
 
-  it('reports a pointer that is not valid', async () => {
+  it('refuses a pointer that is not valid, and clears the refusal once it reads again', async () => {
     const w = watcher();
     await store.put(latestKey('ckpt'), new TextEncoder().encode('{"version": 5}'));
-    expect(await w.check()).toMatchObject({ outcome: 'error', reason: expect.stringContaining('ckpt/latest') });
+    expect(await w.check()).toMatchObject({ outcome: 'refused', version: '(latest pointer)', reason: expect.stringContaining('ckpt/latest') });
+    expect(await w.check({ force: false })).toMatchObject({ outcome: 'refused' });
+    expect(w.status().refused).toHaveLength(1); // listed once, not once per poll
+    await publish('v1');
+    expect(await w.check({ force: false })).toMatchObject({ outcome: 'swapped', version: 'v1' });
+    expect(w.status().refused).toEqual([]);
+  });
+
+  it('looks at a refused checkpoint again after a pause, or at once when asked, and clears the refusal once it loads', async () => {
+    const w = watcher();
+    await publish('v1');
+    const good = (await store.get('ckpt/v1/model.onnx'))!;
+    await store.put('ckpt/v1/model.onnx', new TextEncoder().encode('flipped bits'));
+    expect(await w.check()).toMatchObject({ outcome: 'refused', version: 'v1' });
+    await store.put('ckpt/v1/model.onnx', good); // the store is repaired in place: same pointer, same manifest
+    expect(await w.check({ force: false })).toEqual({ outcome: 'unchanged' }); // within the pause
+    expect(await w.check()).toMatchObject({ outcome: 'swapped', version: 'v1' }); // asked for (POST /v1/checkpoints/check)
+    expect(w.status()).toMatchObject({ serving: 'v1', refused: [] });
+
+    const patient = new CheckpointWatcher({ ...watcherOptions(), refusalRetryMs: 1 });
+    await publish('v2');
+    const tokenizer = (await store.get('ckpt/v2/tokenizer.json'))!;
+    await store.delete('ckpt/v2/tokenizer.json');
+    expect(await patient.check({ force: false })).toMatchObject({ outcome: 'refused', version: 'v2' });
+    await store.put('ckpt/v2/tokenizer.json', tokenizer); // re-uploaded
+    await new Promise((r) => setTimeout(r, 5));
+    expect(await patient.check({ force: false })).toMatchObject({ outcome: 'swapped', version: 'v2' });
+  });
+
+  it('says when the store does not answer, and shows the check in progress', async () => {
+    const hung = new FailingStore(store);
+    const never = new Promise<never>(() => {});
+    hung.get = () => never;
+    const w = new CheckpointWatcher({ ...watcherOptions(), store: hung, storeTimeoutMs: 50 });
+    const result = w.check();
+    expect(w.status().checking_since).not.toBeNull();
+    expect(await result).toMatchObject({ outcome: 'error', reason: expect.stringContaining('the store did not answer within 50 ms') });
+    expect(w.status()).toMatchObject({ checking_since: null, last_error: expect.stringContaining('did not answer') });
+  });
+
+  it('at start-up while latest cannot be used, serves the last good checkpoint cached here (verified again) and says so', async () => {
+    const env = { CIR_CHECKPOINTS: 'ckpt', CIR_STORAGE: 'fs', CIR_STORAGE_DIR: join(root, 'objects') };
+    const start = () => startCheckpointServing(env, { dataDir: root, load: (dir) => OnnxBackend.load(dir), log: (m) => logs.push(m) });
+    await publish('v1');
+    const first = (await start())!;
+    expect(first.watcher.status()).toMatchObject({ serving: 'v1', note: null });
+    await first.close();
+
+    await store.put(latestKey('ckpt'), new TextEncoder().encode('garbage'));
+    const second = (await start())!;
+    try {
+      expect(second.slot.current()!.checkpoint.version).toBe('v1');
+      const status = second.watcher.status();
+      expect(status.note).toMatch(/^serving v1, the last good checkpoint cached on this machine: the store's latest could not be used at start-up \(ckpt\/latest is not JSON\)/);
+      expect(status.refused.map((r) => r.version)).toEqual(['(latest pointer)']);
+      await publish('v2'); // the store is repaired by a publish
+      await second.watcher.check(); // (the fs notifier may have swapped already)
+      expect(second.watcher.status()).toMatchObject({ serving: 'v2', note: null, refused: [] });
+    } finally {
+      await second.close();
+    }
+
+    // A cached checkpoint whose files changed on disk is not served.
+    await store.put(latestKey('ckpt'), new TextEncoder().encode('garbage'));
+    await writeFile(join(root, 'checkpoint-cache', 'v2', 'model.onnx'), 'tampered');
+    const third = (await start())!;
+    try {
+      expect(third.slot.current()).toBeUndefined();
+      expect(third.watcher.status().note).toMatch(/no model to serve until a checkpoint loads/);
+    } finally {
+      await third.close();
+    }
+  });
+
+  it('says when nothing is published yet and the initial model is served', async () => {
+    const initial = { backend: await OnnxBackend.load(modelDir), checkpoint: { version: 'static' } };
+    const serving = (await startCheckpointServing({ CIR_CHECKPOINTS: 'ckpt', CIR_STORAGE: 'fs', CIR_STORAGE_DIR: join(root, 'objects') }, { dataDir: root, initial, load: (dir) => OnnxBackend.load(dir), log: () => {} }))!;
+    try {
+      expect(serving.watcher.status().note).toBe('nothing is published under ckpt/ yet; serving the initial model until a checkpoint is');
+    } finally {
+      await serving.close();
+    }
   });
 
   it('rejects bad settings at start-up, naming the variable', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readdir, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { downloadVerifiedCheckpoint } from '../../core/checkpoints/download.ts';
 import {
@@ -8,7 +8,8 @@ import {
   readPointedManifest,
   type LatestPointer,
 } from '../../core/checkpoints/layout.ts';
-import type { CheckpointManifest } from '../../core/schemas/checkpoint.ts';
+import { parseCheckpointManifest, type CheckpointManifest } from '../../core/schemas/checkpoint.ts';
+import { sha256File } from '../../core/storage/files.ts';
 import type { ObjectStore } from '../../core/storage/object-store.ts';
 import type { ModelBackend } from '../models/types.ts';
 import type { ServedSlot } from './slot.ts';
@@ -22,8 +23,11 @@ export type { CheckResult } from './status.ts';
  * every file against the manifest while downloading into a private staging directory → load the model
  * in the background → install it in the slot (which drains and disposes the old one). A checkpoint
  * that fails verification or does not load is refused: the old model keeps serving, the refusal is
- * logged and listed in the status (`/v1/info`), and the same pointer is not retried. A store that is
- * unreachable is not a refusal: the next poll tries again.
+ * logged and listed in the status (`/v1/info`), and polls look at the same pointer again only after a
+ * growing pause (a check asked for, POST /v1/checkpoints/check, looks at once): a store repaired in
+ * place is picked up and the refusal cleared. A store that is unreachable or does not answer is not a
+ * refusal: the next poll tries again. The last checkpoint served is remembered in the cache, so a
+ * restart while `latest` cannot be used serves it (verified again) rather than nothing or the base weights.
  */
 
 export interface CheckpointWatcherOptions {
@@ -38,7 +42,17 @@ export interface CheckpointWatcherOptions {
   log?: (message: string) => void;
   /** Refusals kept in the status. Default 10. */
   maxRefusals?: number;
+  /** A pointer read slower than this counts as a store error. Default 30 000. */
+  storeTimeoutMs?: number;
+  /** First pause before polls look at a refused pointer again; it doubles each time, up to an hour. Default 60 000. */
+  refusalRetryMs?: number;
 }
+
+/** The cache's record of the last checkpoint served: its manifest, to verify the cached files against. */
+const LAST_GOOD_FILE = '.last-good.json';
+/** The version a damaged pointer is listed under in `refused`. */
+const POINTER_REFUSAL = '(latest pointer)';
+const MAX_REFUSAL_RETRY_MS = 3_600_000;
 
 export class CheckpointWatcher implements CheckpointControl {
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -51,8 +65,10 @@ export class CheckpointWatcher implements CheckpointControl {
   private lastError: string | null = null;
   private swaps = 0;
   private readonly refused: CheckpointRefusal[] = [];
-  /** Pointers already refused (version + manifest hash), so a bad checkpoint is not fetched every poll. */
-  private readonly refusedPointers = new Set<string>();
+  /** Pointers refused (version + manifest hash) and when polls may look at them again, so a bad checkpoint is not fetched every poll. */
+  private readonly refusedPointers = new Map<string, { retryAt: number; pauseMs: number }>();
+  private checkingSince: string | null = null;
+  private note: string | null = null;
 
   constructor(private readonly options: CheckpointWatcherOptions) {
     this.serving = options.slot.current()?.checkpoint.version ?? null;
@@ -61,7 +77,7 @@ export class CheckpointWatcher implements CheckpointControl {
   /** Polls every pollMs until stop() (call check() first for an immediate one). */
   start(): void {
     const tick = async () => {
-      await this.check();
+      await this.check({ force: false });
       if (!this.stopped) {
         this.timer = setTimeout(tick, this.options.pollMs);
         this.timer.unref?.();
@@ -73,21 +89,57 @@ export class CheckpointWatcher implements CheckpointControl {
 
   /**
    * One check. A call while a check is in flight gets the check that follows it (shared by every such
-   * caller): the one in flight may have read the pointer before the caller's news.
+   * caller): the one in flight may have read the pointer before the caller's news. `force` (the
+   * default: someone asked) also looks again at a refused pointer; polls pass false.
    */
-  check(): Promise<CheckResult> {
+  check({ force = true }: { force?: boolean } = {}): Promise<CheckResult> {
     if (this.stopped) return Promise.resolve({ outcome: 'unchanged' });
     if (!this.running) {
-      this.running = this.checkOnce().finally(() => {
+      this.running = this.checkOnce(force).finally(() => {
         this.running = null;
       });
       return this.running;
     }
     this.queued ??= this.running.then(() => {
       this.queued = null;
-      return this.check();
+      return this.check({ force });
     });
     return this.queued;
+  }
+
+  /** Says what is served and why, when it is not the latest checkpoint (shown in the status). */
+  setNote(note: string | null): void {
+    this.note = note;
+  }
+
+  /**
+   * Serves the last checkpoint this cache served, after verifying its files again against its
+   * manifest: for a start-up at which `latest` cannot be used. False when there is none (or it does not
+   * verify or load).
+   */
+  async serveLastGood(why: string): Promise<boolean> {
+    const { cacheDir } = this.options;
+    let manifest: CheckpointManifest;
+    try {
+      manifest = parseCheckpointManifest(await readFile(join(cacheDir, LAST_GOOD_FILE), 'utf8'));
+    } catch {
+      return false;
+    }
+    const dir = join(cacheDir, manifest.version);
+    try {
+      for (const [path, expected] of Object.entries(manifest.files)) {
+        if ((await sha256File(join(dir, path))) !== expected) throw new Error(`${path} changed on disk`);
+      }
+      const backend = await this.options.load(dir, manifest);
+      this.options.slot.install({ backend, checkpoint: { version: manifest.version, toolBudget: manifest.tool_budget.limit } });
+    } catch (error) {
+      this.options.log?.(`the cached checkpoint ${manifest.version} cannot be served: ${(error as Error).message}`);
+      return false;
+    }
+    this.serving = manifest.version;
+    this.note = `serving ${manifest.version}, the last good checkpoint cached on this machine: ${why}`;
+    this.options.log?.(`checkpoint watch: ${this.note}`);
+    return true;
   }
 
   /** Something was published: check now instead of at the next poll. */
@@ -106,6 +158,8 @@ export class CheckpointWatcher implements CheckpointControl {
       refused: [...this.refused],
       swaps: this.swaps,
       draining: this.options.slot.drainingCount,
+      checking_since: this.checkingSince,
+      note: this.note,
     };
   }
 
@@ -116,21 +170,37 @@ export class CheckpointWatcher implements CheckpointControl {
     await this.running;
   }
 
-  private async checkOnce(): Promise<CheckResult> {
+  private async checkOnce(force: boolean): Promise<CheckResult> {
+    this.checkingSince = new Date().toISOString();
+    try {
+      return await this.look(force);
+    } finally {
+      this.checkingSince = null;
+    }
+  }
+
+  private async look(force: boolean): Promise<CheckResult> {
     const { store, prefix } = this.options;
     this.lastCheckAt = new Date().toISOString();
     let pointer: LatestPointer | null;
     try {
-      pointer = await readLatestPointer(store, prefix);
+      pointer = await withTimeout(readLatestPointer(store, prefix), this.options.storeTimeoutMs ?? 30_000, 'reading the latest pointer');
     } catch (error) {
+      if (error instanceof CheckpointReadError && error.kind === 'pointer') {
+        this.lastError = null;
+        this.refuse(POINTER_REFUSAL, error.message);
+        return { outcome: 'refused', version: POINTER_REFUSAL, reason: error.message };
+      }
       return this.failed(error, 'latest pointer');
     }
+    this.clearRefusals(POINTER_REFUSAL);
     if (pointer === null) {
       this.lastError = null;
       return { outcome: 'empty' };
     }
     const pointerKey = `${pointer.version}@${pointer.sha256}`;
-    if (pointer.version === this.serving || this.refusedPointers.has(pointerKey)) {
+    const refusal = this.refusedPointers.get(pointerKey);
+    if (pointer.version === this.serving || (refusal && !force && Date.now() < refusal.retryAt)) {
       this.lastError = null;
       return { outcome: 'unchanged' };
     }
@@ -161,17 +231,19 @@ export class CheckpointWatcher implements CheckpointControl {
       this.serving = manifest.version;
       this.swaps++;
       this.lastError = null;
+      this.note = null;
+      this.refusedPointers.delete(pointerKey);
+      this.clearRefusals(manifest.version);
+      await writeFile(join(this.options.cacheDir, LAST_GOOD_FILE), `${JSON.stringify(manifest)}\n`);
       const ms = performance.now() - started;
       this.options.log?.(`checkpoint ${manifest.version} (step ${manifest.step}, tool budget ${manifest.tool_budget.limit}) now serving, replacing ${previous ?? 'nothing'}; verified and loaded in ${ms.toFixed(0)} ms`);
       await this.pruneCache(previous);
       return { outcome: 'swapped', version: manifest.version, ms };
     } catch (error) {
       if (error instanceof CheckpointReadError && !error.transient) {
-        this.refusedPointers.add(pointerKey);
-        const refusal = { version: pointer.version, reason: error.message, at: new Date().toISOString() };
-        this.refused.push(refusal);
-        this.refused.splice(0, Math.max(0, this.refused.length - (this.options.maxRefusals ?? 10)));
-        this.options.log?.(`refused checkpoint ${pointer.version}; still serving ${this.serving ?? 'nothing'}: ${error.message}`);
+        const pauseMs = refusal ? Math.min(refusal.pauseMs * 2, MAX_REFUSAL_RETRY_MS) : (this.options.refusalRetryMs ?? 60_000);
+        this.refusedPointers.set(pointerKey, { retryAt: Date.now() + pauseMs, pauseMs });
+        this.refuse(pointer.version, error.message);
         if (staging) await rm(staging, { recursive: true, force: true });
         await rm(join(this.options.cacheDir, pointer.version), { recursive: true, force: true });
         return { outcome: 'refused', version: pointer.version, reason: error.message };
@@ -181,6 +253,23 @@ export class CheckpointWatcher implements CheckpointControl {
     } finally {
       this.loading = null;
     }
+  }
+
+  /** Lists a refusal (once per version and reason) and logs it. */
+  private refuse(version: string, reason: string): void {
+    const known = this.refused.find((r) => r.version === version && r.reason === reason);
+    if (known) {
+      known.at = new Date().toISOString();
+      return;
+    }
+    this.refused.push({ version, reason, at: new Date().toISOString() });
+    this.refused.splice(0, Math.max(0, this.refused.length - (this.options.maxRefusals ?? 10)));
+    this.options.log?.(`refused ${version === POINTER_REFUSAL ? 'the latest pointer' : `checkpoint ${version}`}; still serving ${this.serving ?? 'nothing'}: ${reason}`);
+  }
+
+  /** A version (or the pointer) that now reads and loads is no longer listed as refused. */
+  private clearRefusals(version: string): void {
+    for (let i = this.refused.length - 1; i >= 0; i--) if (this.refused[i]!.version === version) this.refused.splice(i, 1);
   }
 
   private failed(error: unknown, what: string): CheckResult {
@@ -195,7 +284,16 @@ export class CheckpointWatcher implements CheckpointControl {
     const keep = new Set([this.serving, previous]);
     const entries = await readdir(this.options.cacheDir).catch(() => [] as string[]);
     for (const name of entries) {
-      if (!keep.has(name) && !name.startsWith('.staging-')) await rm(join(this.options.cacheDir, name), { recursive: true, force: true });
+      if (!keep.has(name) && !name.startsWith('.')) await rm(join(this.options.cacheDir, name), { recursive: true, force: true });
     }
   }
+}
+
+/** `promise`, or a rejection after `ms` saying what did not answer (the promise itself is left to settle). */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the store did not answer within ${ms} ms (${what})`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

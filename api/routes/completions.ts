@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
+import { noModelMessage } from '../checkpoints/status.ts';
 import { ApiError, badRequest } from '../errors.ts';
 // Imported from the leaf modules, not models/index.ts, so the Workers bundle does not pull in onnxruntime-node.
 import { RemoteModelError } from '../models/openai/client.ts';
@@ -72,10 +73,10 @@ export function toApiError(error: unknown): unknown {
   return error;
 }
 
-export function completionsRoutes(getModel: () => ModelBackend | undefined): Hono {
+export function completionsRoutes(getModel: () => ModelBackend | undefined, noModel: () => string = () => noModelMessage()): Hono {
   const requireModel = (): ModelBackend => {
     const model = getModel();
-    if (!model) throw new ApiError(503, 'unsupported', 'no model is configured on this server (set CIR_MODEL_DIR or CIR_MODEL_URL)');
+    if (!model) throw new ApiError(503, 'unsupported', noModel());
     return model;
   };
 

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { TrajectoryLogger } from '../../core/logging/trajectory-logger.ts';
+import { noModelMessage } from '../checkpoints/status.ts';
 import { ApiError, badRequest } from '../errors.ts';
 import type { ServedModel } from '../models/served.ts';
 import { prepareSolve, solveProblem, SolveInputError, type ReasoningSettings, type SampleResult, type SolveOptions, type SolveRequest, type SolveResult } from '../reasoning/index.ts';
@@ -9,6 +10,8 @@ import { toApiError } from './completions.ts';
 /** What the reasoning routes (/v1/solve, /v1/chat/completions) share. */
 export interface ReasoningRouteDeps {
   served: () => ServedModel | undefined;
+  /** The 503 text when nothing is served (what the checkpoint watcher knows). */
+  noModel?: () => string;
   sandbox: Sandbox;
   settings: ReasoningSettings;
   /** Where trajectories go; none: they are not logged. */
@@ -31,7 +34,7 @@ export async function holdingServed(deps: ReasoningRouteDeps, body: () => Promis
 /** The snapshot this request keeps from start to end (a checkpoint swap meanwhile does not affect it). */
 export function requireServed(deps: ReasoningRouteDeps): ServedModel {
   const served = deps.served();
-  if (!served) throw new ApiError(503, 'unsupported', 'no model is configured on this server (set CIR_MODEL_DIR or CIR_MODEL_URL)');
+  if (!served) throw new ApiError(503, 'unsupported', deps.noModel?.() ?? noModelMessage());
   return served;
 }
 

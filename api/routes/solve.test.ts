@@ -123,6 +123,25 @@ describe('POST /v1/solve', () => {
     expect(((await res.json()) as any).error.message).toMatch(/no model is configured/);
   });
 
+  it('with checkpoints watched but none loaded, answers 503 saying why instead of asking for variables that are set', async () => {
+    const status = { prefix: 'ckpt', poll_ms: 1000, serving: null, loading: null, last_check_at: null, last_error: null, swaps: 0, draining: 0, checking_since: null, note: null };
+    const app = createApp({
+      config: loadConfig({}),
+      sandbox,
+      runtime: 'node',
+      served: () => undefined,
+      checkpoints: {
+        status: () => ({ ...status, refused: [{ version: 'v9', reason: 'checkpoint v9: file model.onnx is missing from the store', at: '' }] }),
+        check: async () => ({ outcome: 'unchanged' }),
+      },
+      log: () => {},
+    });
+    const res = await post(app, { problem: 'p' });
+    expect(res.status).toBe(503);
+    const message = ((await res.json()) as any).error.message;
+    expect(message).toBe('no checkpoint from ckpt/ is being served yet (checkpoint v9: file model.onnx is missing from the store); GET /v1/info shows checkpoint.watch');
+  });
+
   it('on Workers, keeps the isolate alive until the trajectories are delivered', async () => {
     const app = createApp({
       config: loadConfig({}),
