@@ -13,6 +13,10 @@
  *    rollout's CPU time with logging off. Process CPU time counts every thread, so it cannot be
  *    taken around accept() during a rollout (onnxruntime and QuickJS threads run meanwhile).
  *
+ * The write-ahead log (on by default: a request's trajectories are synced to disk before it is
+ * answered, so a SIGKILL loses none) is measured as a third mode, logging on without it: the
+ * difference is its cost per rollout (one group commit and fdatasync per request).
+ *
  * The fixture model has random weights and never writes a code block by itself, so each sample
  * follows a script (test/reasoning/scripted-backend.ts): the real model samples a stretch of
  * tokens, a code block is forced through it, the loop stops at its closing fence, runs it in
@@ -77,6 +81,7 @@ export async function benchRollout(): Promise<void> {
   const model = await OnnxBackend.load(await ensureModel('tiny'), { threads: THREADS });
   const sandbox = new Sandbox({ executors: [createQuickJSNodeExecutor({ threads: 2 })], limits: execLimits(loadConfig({})), queueLimit: 256 });
   const logging = await createTrajectoryLoggingFromEnv({}, { dataDir: join(dataDir, 'run') });
+  const loggingNoWal = await createTrajectoryLoggingFromEnv({ CIR_TRAJ_WAL: 'off' }, { dataDir: join(dataDir, 'run-no-wal') });
   const logged: TrajectoryRecord[] = [];
   const logger: TrajectorySink = {
     accept: (records) => {
@@ -84,30 +89,35 @@ export async function benchRollout(): Promise<void> {
       return logging.logger.accept(records);
     },
   };
+  const loggerNoWal: TrajectorySink = { accept: (records) => loggingNoWal.logger.accept(records) };
   try {
     const served: ServedModel = { backend: new ScriptedBackend(model.tokenizer, script, { inner: model }), checkpoint: { version: 'bench', toolBudget: 4 } };
     // The fixture's context is 256 tokens: no system prompt, to leave room for two tool calls.
     const settings = { prompt: { system: null, user: (p: string) => p } };
-    const solve = (withLogging: boolean) =>
+    const sinks = { off: undefined, on: logger, 'on, no WAL': loggerNoWal };
+    type Mode = keyof typeof sinks;
+    const solve = (mode: Mode) =>
       solveProblem(served, sandbox, { problem: 'What is 7 cubed? Check it with code.', n: N, maxTokens: 120, temperature: 1, seed: 11 }, {
         settings,
-        ...(withLogging && { logger }),
+        ...(sinks[mode] && { logger: sinks[mode] }),
       });
     const check = (result: SolveResult) => {
       const calls = result.samples.reduce((sum, s) => sum + s.toolCalls.used, 0);
       if (calls < N) throw new Error(`expected tool calls in every sample, got ${calls} for ${N} samples`);
     };
-    check(await solve(false)); // warm-up: sessions, QuickJS threads, JIT
-    check(await solve(true));
+    check(await solve('off')); // warm-up: sessions, QuickJS threads, JIT
+    check(await solve('on'));
+    check(await solve('on, no WAL'));
     logged.length = 0;
 
-    const runs: Record<'off' | 'on', { ms: number; cpuMs: number; tokens: number; calls: number }[]> = { off: [], on: [] };
+    const runs: Record<Mode, { ms: number; cpuMs: number; tokens: number; calls: number }[]> = { off: [], on: [], 'on, no WAL': [] };
+    const order: Mode[] = ['off', 'on', 'on, no WAL'];
     for (let round = 0; round < ROUNDS; round++) {
-      // Alternate which goes first, so drift in the machine's load hits both alike.
-      for (const mode of round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
+      // Rotate which goes first, so drift in the machine's load hits all alike.
+      for (const mode of [...order.slice(round % 3), ...order.slice(0, round % 3)]) {
         const started = performance.now();
         const cpu = process.cpuUsage();
-        const result = await solve(mode === 'on');
+        const result = await solve(mode);
         const ms = performance.now() - started;
         const cpuMs = cpuMsSince(cpu);
         check(result);
@@ -124,16 +134,16 @@ export async function benchRollout(): Promise<void> {
     const replays: number[] = [];
     for (let i = 0; i < REPLAYS; i++) replays.push(await replayLogging(logged, join(dataDir, `replay-${i}`)));
 
-    const row = (mode: 'off' | 'on') => {
+    const row = (mode: Mode) => {
       const ms = median(runs[mode].map((r) => r.ms));
       const { tokens, calls } = runs[mode][0]!;
       const rate = (count: number) => ((count * 1000) / ms).toFixed(1);
       return [`logging ${mode}`, ms.toFixed(0), median(runs[mode].map((r) => r.cpuMs)).toFixed(0), rate(N), rate(tokens), rate(calls)];
     };
     console.log(`fixture model (tiny), n=${N}, ${(runs.off[0]!.calls / N).toFixed(2)} tool calls per sample, ${ROUNDS} rounds each, medians per rollout`);
-    console.log(table(['mode', 'wall ms', 'cpu ms', 'samples/s', 'tokens/s', 'tool calls/s'], [row('off'), row('on')]));
-    const best = (mode: 'off' | 'on', key: 'ms' | 'cpuMs') => Math.min(...runs[mode].map((r) => r[key]));
-    const medianRatio = (key: 'ms' | 'cpuMs') => median(runs.on.map((r, i) => r[key] / runs.off[i]![key]));
+    console.log(table(['mode', 'wall ms', 'cpu ms', 'samples/s', 'tokens/s', 'tool calls/s'], order.map(row)));
+    const best = (mode: Mode, key: 'ms' | 'cpuMs') => Math.min(...runs[mode].map((r) => r[key]));
+    const medianRatio = (key: 'ms' | 'cpuMs', a: Mode = 'on', b: Mode = 'off') => median(runs[a].map((r, i) => r[key] / runs[b][i]![key]));
     console.log(
       `A/B (load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores): best on / best off ${percent(best('on', 'cpuMs') / best('off', 'cpuMs'))} CPU, ` +
         `${percent(best('on', 'ms') / best('off', 'ms'))} wall; median of per-round ratios ${percent(medianRatio('cpuMs'))} CPU, ${percent(medianRatio('ms'))} wall`,
@@ -144,9 +154,13 @@ export async function benchRollout(): Promise<void> {
       `logging overhead (replayed): ${percent(overhead)} of a rollout's CPU time (target <= 5%) ${overhead <= 1.05 ? 'OK' : 'OVER TARGET'}: ` +
         `${loggingPerRollout.toFixed(1)} ms CPU to accept, store and announce the ${N} trajectories of a rollout (${(loggingPerRollout / N).toFixed(2)} ms each)`,
     );
+    console.log(
+      `write-ahead log (on / on without it): best ${percent(best('on', 'ms') / best('on, no WAL', 'ms'))} wall, ` +
+        `${percent(best('on', 'cpuMs') / best('on, no WAL', 'cpuMs'))} CPU; median of per-round ratios ${percent(medianRatio('ms', 'on', 'on, no WAL'))} wall`,
+    );
     console.log(`trajectories: ${stats.accepted} accepted, ${stats.stored} stored, ${stats.queued} queued`);
   } finally {
-    await logging.close();
+    await Promise.all([logging.close(), loggingNoWal.close()]);
     await Promise.all([sandbox.dispose(), model.dispose()]);
     await rm(dataDir, { recursive: true, force: true });
   }

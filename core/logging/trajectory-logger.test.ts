@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -8,6 +8,7 @@ import { TrajectoryValidationError } from '../schemas/trajectory.ts';
 import { FsObjectStore } from '../storage/fs.ts';
 import { readTrajectories } from './read.ts';
 import { LoggerClosedError, TrajectoryLogger, type TrajectoryLoggerOptions } from './trajectory-logger.ts';
+import { FsWriteAheadLog } from './wal.ts';
 
 describe('TrajectoryLogger', () => {
   let dir: string;
@@ -177,6 +178,34 @@ describe('TrajectoryLogger', () => {
     expect(queue.sent).toHaveLength(1);
     expect(store.objects.size).toBe(1); // re-stored under the same key: idempotent
     expect(await readBack()).toEqual([record.id]);
+  });
+
+  it('with a write-ahead log, what was accepted before the process died (no close) is delivered by the next logger', async () => {
+    const wal = new FsWriteAheadLog(join(dir, 'wal'));
+    const first = await openLogger({ wal, batchMaxRecords: 100 });
+    const records = [makeRecord(), makeRecord({ group_id: 'other' })];
+    await first.accept(records[0]!);
+    await first.accept(records[1]!);
+    // The open batch exists only in memory and in the write-ahead segment; the "kill": no close().
+    expect(queue.sent).toHaveLength(0);
+    expect((await readdir(join(dir, 'wal'))).filter((n) => n.endsWith('.wal'))).toHaveLength(1);
+    loggers.splice(loggers.indexOf(first), 1);
+    // A write the kill cut short: half a line after the last newline is dropped.
+    const [segment] = (await readdir(join(dir, 'wal'))).filter((n) => n.endsWith('.wal'));
+    await appendFile(join(dir, 'wal', segment!), '{"schema_version":2,"id":"cut sh');
+
+    const second = await openLogger({ wal: new FsWriteAheadLog(join(dir, 'wal')) });
+    await second.flush();
+    expect((await readBack()).sort()).toEqual(records.map((r) => r.id).sort());
+    expect((await readdir(join(dir, 'wal'))).filter((n) => n.endsWith('.wal'))).toEqual([]);
+  });
+
+  it('removes a batch\'s write-ahead segment once the batch is in the spool', async () => {
+    const logger = await openLogger({ wal: new FsWriteAheadLog(join(dir, 'wal')), batchMaxRecords: 2 });
+    await logger.accept([makeRecord({ group_size: 2 }), makeRecord({ group_size: 2, sample_index: 1 })]);
+    await logger.flush();
+    expect((await readdir(join(dir, 'wal'))).filter((n) => n.endsWith('.wal'))).toEqual([]);
+    expect(queue.sent).toHaveLength(1);
   });
 
   it('sets a damaged spool entry aside instead of letting it block the batches behind it', async () => {

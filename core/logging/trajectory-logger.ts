@@ -3,6 +3,7 @@ import { parseTrajectoryRecord, type TrajectoryRecord } from '../schemas/traject
 import type { QueueProducer } from '../queue/queue.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { BATCH_CONTENT_TYPE, decodeSpoolEntry, encodeBatch, encodeSpoolEntry } from './batch.ts';
+import type { WalSegment, WriteAheadLog } from './wal.ts';
 
 /**
  * Write-behind logging of trajectories: a request hands its record to accept() and goes on; records
@@ -33,6 +34,12 @@ export interface TrajectoryLoggerOptions {
    * one (Workers) undelivered batches live only in memory, and are lost if the isolate goes away.
    */
   spool?: ObjectStore;
+  /**
+   * Node: the write-ahead log of the open batch (wal.ts). accept() then resolves only once its records
+   * are on disk, so a SIGKILL loses none that were accepted; a new logger turns what a killed one left
+   * into batches. Used only with a spool.
+   */
+  wal?: WriteAheadLog;
   /** Seal a batch at this many records… */
   batchMaxRecords?: number;
   /** …or when its first record has waited this long. */
@@ -95,6 +102,8 @@ interface Outgoing {
   recovered: boolean;
   /** Already counted in `spilled`. */
   spilled: boolean;
+  /** Its write-ahead segment, discarded once the batch is durable elsewhere. */
+  wal: WalSegment | null;
 }
 
 /** First segment of batch object keys in the store. */
@@ -106,6 +115,9 @@ export class TrajectoryLogger {
   private readonly store: ObjectStore;
   private readonly queue: QueueProducer;
   private readonly spool: ObjectStore | undefined;
+  private readonly wal: WriteAheadLog | undefined;
+  /** The write-ahead segment of the open batch. */
+  private openWal: WalSegment | null = null;
   private readonly batchMaxRecords: number;
   private readonly batchMaxAgeMs: number;
   private readonly maxBufferedRecords: number;
@@ -142,6 +154,7 @@ export class TrajectoryLogger {
     this.store = options.store;
     this.queue = options.queue;
     this.spool = options.spool;
+    this.wal = options.spool ? options.wal : undefined;
     this.batchMaxRecords = positive(options.batchMaxRecords ?? 256, 'batchMaxRecords');
     this.batchMaxAgeMs = positive(options.batchMaxAgeMs ?? 5_000, 'batchMaxAgeMs');
     this.maxBufferedRecords = positive(options.maxBufferedRecords ?? 4_096, 'maxBufferedRecords');
@@ -155,6 +168,7 @@ export class TrajectoryLogger {
   /** Creates a logger and starts delivering whatever a previous process left in the spool. */
   static async open(options: TrajectoryLoggerOptions): Promise<TrajectoryLogger> {
     const logger = new TrajectoryLogger(options);
+    await logger.recoverWal();
     if (logger.spool) {
       for (const spoolKey of await logger.spool.list(SPOOL_PREFIX)) {
         logger.outbox.push({
@@ -167,6 +181,7 @@ export class TrajectoryLogger {
           stored: false,
           recovered: true,
           spilled: false,
+          wal: null,
         });
       }
       logger.sealedThrough = logger.lastSeq;
@@ -202,10 +217,7 @@ export class TrajectoryLogger {
       return Promise.reject(error);
     }
     if (lines.length === 0) return Promise.resolve();
-    if (this.accepting) {
-      this.admit(lines);
-      return Promise.resolve();
-    }
+    if (this.accepting) return this.admit(lines);
     return new Promise((resolve, reject) => this.waiters.push({ lines, resolve, reject }));
   }
 
@@ -259,9 +271,14 @@ export class TrajectoryLogger {
     return this.waiters.length === 0 && this.open.length === 0 && this.sealingCount === 0 && this.outbox.length === 0;
   }
 
-  /** One request's lines into the open batch; a batch is sealed before a group would overflow it, never inside one. */
-  private admit(lines: readonly string[]): void {
+  /**
+   * One request's lines into the open batch; a batch is sealed before a group would overflow it, never
+   * inside one. Resolves once they are in the write-ahead log (at once without one).
+   */
+  private admit(lines: readonly string[]): Promise<void> {
     if (this.open.length > 0 && this.open.length + lines.length > this.batchMaxRecords) this.seal();
+    if (this.open.length === 0) this.openWal = this.wal?.segment() ?? null;
+    const durable = this.openWal?.append(lines) ?? Promise.resolve();
     this.open.push(...lines);
     this.buffered += lines.length;
     this.counters.accepted += lines.length;
@@ -271,17 +288,20 @@ export class TrajectoryLogger {
       (this.openTimer as { unref?: () => void }).unref?.();
     }
     if (this.open.length >= this.batchMaxRecords) this.seal();
+    return durable;
   }
 
   private seal(): void {
     if (this.open.length === 0) return;
     clearTimeout(this.openTimer);
     const lines = this.open;
+    const wal = this.openWal;
     this.open = [];
+    this.openWal = null;
     const seq = ++this.lastSeq;
     this.sealingCount++;
     this.sealing = this.sealing
-      .then(() => this.persist(lines, seq))
+      .then(() => this.persist(lines, seq, wal))
       .catch((error: unknown) => this.report(error, `encoding a batch of ${lines.length} record(s) failed; they are lost`))
       .finally(() => {
         this.sealingCount--;
@@ -291,7 +311,7 @@ export class TrajectoryLogger {
   }
 
   /** Encodes a batch, writes it to the spool when there is one, and queues it for delivery. */
-  private async persist(lines: string[], seq: number): Promise<void> {
+  private async persist(lines: string[], seq: number, wal: WalSegment | null): Promise<void> {
     const batch = await encodeBatch(lines, KEY_PREFIX, new Date());
     const outgoing: Outgoing = {
       seq,
@@ -303,6 +323,7 @@ export class TrajectoryLogger {
       stored: false,
       recovered: false,
       spilled: false,
+      wal,
     };
     if (this.spool) {
       // Time first in the key, so that a later process recovers batches in the order they were sealed.
@@ -311,6 +332,9 @@ export class TrajectoryLogger {
         await this.spool.put(spoolKey, encodeSpoolEntry(batch));
         outgoing.spoolKey = spoolKey;
         outgoing.bytes = null;
+        // Durable in the spool now: its write-ahead segment is no longer needed.
+        outgoing.wal = null;
+        await wal?.discard();
         if (this.remoteFailing) this.markSpilled(outgoing);
         this.release(batch.count);
       } catch (error) {
@@ -326,8 +350,7 @@ export class TrajectoryLogger {
     this.buffered -= n;
     while (this.waiters.length > 0 && this.buffered < this.maxBufferedRecords) {
       const waiter = this.waiters.shift()!;
-      this.admit(waiter.lines);
-      waiter.resolve();
+      this.admit(waiter.lines).then(waiter.resolve, waiter.reject);
     }
     // While closing nobody else will seal what the waiters brought in.
     if (this.closing) this.seal();
@@ -389,12 +412,37 @@ export class TrajectoryLogger {
     if (batch.recovered) this.counters.recovered += batch.count;
     if (batch.spoolKey === null) {
       this.release(batch.count);
+      await batch.wal?.discard();
       return;
     }
     try {
       await this.spool!.delete(batch.spoolKey);
     } catch (error) {
       this.report(error, `could not remove delivered ${batch.spoolKey} from the spool; it will be delivered again`);
+    }
+  }
+
+  /**
+   * Turns the write-ahead segments a killed process left into spooled batches (delivered like any batch
+   * found in the spool). Lines that do not parse as records (a write cut short) are reported and dropped.
+   */
+  private async recoverWal(): Promise<void> {
+    if (!this.wal || !this.spool) return;
+    for (const segment of await this.wal.recover()) {
+      const lines = segment.lines.filter((line) => {
+        try {
+          parseTrajectoryRecord(JSON.parse(line));
+          return true;
+        } catch (error) {
+          this.report(error, `write-ahead segment ${segment.name}: a line that is not a valid record is dropped`);
+          return false;
+        }
+      });
+      if (lines.length > 0) {
+        const batch = await encodeBatch(lines, KEY_PREFIX, new Date());
+        await this.spool.put(`${SPOOL_PREFIX}${Date.now().toString().padStart(15, '0')}-${batch.id}.batch`, encodeSpoolEntry(batch));
+      }
+      await segment.discard();
     }
   }
 
