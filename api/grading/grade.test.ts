@@ -118,7 +118,7 @@ describe('options', () => {
   });
 
   it('answers given directly grade the same in both modes', () => {
-    for (const [gold, answer] of [['\\frac{1}{2}', '0.5'], ['(1,2)', '(2,1)'], ['3:5', '6:10']]) {
+    for (const [gold, answer] of [['\\frac{1}{2}', '0.5'], ['(1,2)', '(2,1)'], ['3:5', '6:10']] as const) {
       expect(grade(gold, { answer }, { mode: 'cir-paper' })).toEqual(grade(gold, { answer }));
     }
   });
