@@ -725,6 +725,9 @@ const WRITTEN_AS_MODELS_DO: Record<string, Row[]> = {
   ],
 };
 
+/** The categories added for issue 18, so the bench can report accuracy on them apart. */
+export const MODEL_WRITTEN_CATEGORIES: ReadonlySet<string> = new Set(Object.keys(WRITTEN_AS_MODELS_DO));
+
 export const CASES: GradeCase[] = Object.entries({ ...TABLE, ...WRITTEN_AS_MODELS_DO }).flatMap(([category, rows]) =>
   rows.map(([gold, pred, equal]) => ({ category, gold, pred, equal })),
 );

@@ -32,7 +32,7 @@ const UNIT_RE = new RegExp(`(?<=[\\d}).%°]\\s*)(?:${UNIT_WORDS.join('|')})(?:\\
 const TEXT_UNIT_RE = /(?<=[\d}).%°]\s*)\\(?:text|mathrm)\{(?!\s*(?:and|or)\s*\})\s*~?\s*[A-Za-z][A-Za-z\s/]*\}(?:\s*\^\s*\{?\s*[23]\s*\}?)?/g;
 
 /** Replacements applied in order. */
-const RULES: [RegExp, string][] = [
+const RULES: [RegExp, string | ((match: string) => string)][] = [
   [/\\\(|\\\)|\\\[|\\\]|\$|\\displaystyle|\\textstyle/g, ' '],
   [/\\(?:left|right)\s*\./g, ''],
   [/\\(?:left|right|[bB]igg?[lrm]?)(?![A-Za-z])/g, ''],
@@ -40,10 +40,9 @@ const RULES: [RegExp, string][] = [
   [/(\d)\s*(?:,\s*\\!|\{,\}|\\,|,\s*\\,)\s*(?=\d{3}(?!\d))/g, '$1'],
   [/\\(?:mbox|textrm|textnormal|textit|textbf|textsf|texttt|textup|hbox)(?![A-Za-z])/g, '\\text'],
   [/\\text\s*\{/g, '\\text{'],
-  // Euler's number in roman type, however it is spelled: \mathrm{e} (below), \text{e}, \operatorname{e}, {\rm e}, \mathrm e.
-  [/\\(?:text|operatorname)\{\s*e\s*\}/g, 'e'],
-  [/\\rm(?![A-Za-z])\s*/g, ''],
-  [/\\(?:mathrm|mathit|mathbf|mathsf|mathtt|mathnormal|boldsymbol|bm)\s+(?=[A-Za-z\d])/g, ''],
+  // Roman type, however it is spelled: \text{e} and \operatorname{e} are Euler's number (as \mathrm{e} is, below);
+  // the font switches {\rm e} and \mathrm e change nothing.
+  [/\\(?:text|operatorname)\{\s*e\s*\}|\\rm(?![A-Za-z])\s*|\\(?:mathrm|mathit|mathbf|mathsf|mathtt|mathnormal|boldsymbol|bm)\s+(?=[A-Za-z\d])/g, (m) => (m.endsWith('}') ? 'e' : '')],
   [/\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![A-Za-z])|\\circ(?![A-Za-z])|\\degree(?![A-Za-z])|\^\s*\{\s*°\s*\}/g, '°'],
   [/\s*\\text\{\s*degrees?\s*\}|\s*(?<![A-Za-z])degrees?(?![A-Za-z])/g, '°'],
   [/\^\s*\{\s*\\prime\s*\}|\^\s*\\prime(?![A-Za-z])|\\prime(?![A-Za-z])/g, "'"],
@@ -72,8 +71,8 @@ function repeatingDecimal(_: string, whole: string, fixed: string, repeating: st
 
 export function normalizeAnswer(input: string): string {
   // Whitespace runs first: every `\s*` below then meets at most one space, so no rule can be quadratic.
-  let s = input.replace(/\s+/g, ' ').replace(UNICODE_RE, (c) => UNICODE[c]!);
-  for (const [re, to] of RULES) s = s.replace(re, to);
+  let s = undoDoubleEscaping(input).replace(/\s+/g, ' ').replace(UNICODE_RE, (c) => UNICODE[c]!);
+  for (const [re, to] of RULES) s = typeof to === 'string' ? s.replace(re, to) : s.replace(re, to);
   s = s.replace(/(\d*)\.(\d*)\\(?:overline|bar)\{(\d{1,12})\}/g, repeatingDecimal);
   // "≈ 0.56", "= 12": a leading relation sign only introduces the answer.
   s = s.replace(/^\s*(?:=|\\approx|\\sim(?![A-Za-z]))\s*/, '');
