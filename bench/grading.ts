@@ -38,7 +38,7 @@ function pairs(): Pair[] {
   return [
     ...CASES.map((c) => ({ set: issue(c.category), category: c.category, gold: c.gold, pred: { answer: c.pred }, equal: c.equal })),
     ...CASES.map((c) => ({ set: `${issue(c.category)} in responses`, category: c.category, gold: c.gold, pred: { response: asResponse(c.pred) }, equal: c.equal })),
-    ...RESPONSE_CASES.map((c) => ({ set: 'issue 18 responses', category: c.category, gold: c.gold, pred: { response: c.response }, equal: c.equal })),
+    ...RESPONSE_CASES.map((c) => ({ set: 'issue 18 responses', category: c.category, gold: c.gold, pred: { response: c.pred }, equal: c.equal })),
   ];
 }
 

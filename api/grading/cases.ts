@@ -11,7 +11,11 @@ export interface GradeCase {
   equal: boolean;
 }
 
-type Row = [gold: string, pred: string, equal: boolean];
+export type Row = [gold: string, pred: string, equal: boolean];
+
+/** A table of rows by category as the list of cases. */
+export const casesOf = (table: Record<string, Row[]>): GradeCase[] =>
+  Object.entries(table).flatMap(([category, rows]) => rows.map(([gold, pred, equal]) => ({ category, gold, pred, equal })));
 
 const TABLE: Record<string, Row[]> = {
   integers: [
@@ -728,6 +732,4 @@ const WRITTEN_AS_MODELS_DO: Record<string, Row[]> = {
 /** The categories added for issue 18, so the bench can report accuracy on them apart. */
 export const MODEL_WRITTEN_CATEGORIES: ReadonlySet<string> = new Set(Object.keys(WRITTEN_AS_MODELS_DO));
 
-export const CASES: GradeCase[] = Object.entries({ ...TABLE, ...WRITTEN_AS_MODELS_DO }).flatMap(([category, rows]) =>
-  rows.map(([gold, pred, equal]) => ({ category, gold, pred, equal })),
-);
+export const CASES: GradeCase[] = casesOf({ ...TABLE, ...WRITTEN_AS_MODELS_DO });

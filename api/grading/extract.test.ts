@@ -40,6 +40,7 @@ describe('extractAnswer', () => {
     ['x = 5', 'x = 5', 'whole'],
     ['\\text{Evelyn}', '\\text{Evelyn}', 'whole'],
     ['5 \\text{ cm}', '5 \\text{ cm}', 'whole'],
+    ['2abc + 3xyz', '2abc + 3xyz', 'whole'],
     ['We are done.\n\nx = 5', 'x = 5', 'last_line'],
     ['We are done.\n\n**x = 5**', 'x = 5', 'last_line'],
     ['Let $n$ be the count.\nThen $n = 5$ as claimed, and that is all', 'n = 5', 'math_span'],
@@ -106,7 +107,7 @@ describe('responses written as models write them', () => {
   });
 
   for (const category of categories) {
-    it.each(RESPONSE_CASES.filter((c) => c.category === category).map((c) => [c.gold, c.response, c.equal] as const))(
+    it.each(RESPONSE_CASES.filter((c) => c.category === category).map((c) => [c.gold, c.pred, c.equal] as const))(
       `${category}: %j in %j → %s`,
       (gold, response, equal) => {
         const result = grade(gold, { response });

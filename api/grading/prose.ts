@@ -32,7 +32,8 @@ const WORD_SCAN_RE = /\\(?:text|mbox|textbf|textit|textrm|mathrm|operatorname)\s
 /** Index of the first prose word of `text` ("The smallest $k$ is 19" → 0), or -1 when it is bare math. */
 export function firstProseWord(text: string): number {
   for (const m of text.matchAll(WORD_SCAN_RE)) {
-    if (m[0][0] !== '\\' && isProseWord(m[0])) return m.index;
+    // Letters right after a digit are variables of a product (`2abc`), not a word.
+    if (m[0][0] !== '\\' && !/\d/.test(text[m.index - 1] ?? '') && isProseWord(m[0])) return m.index;
   }
   return -1;
 }

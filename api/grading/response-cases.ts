@@ -3,16 +3,9 @@
  * must grade equal in the default mode: answers in prose, boxes joined by words or spacing, a later
  * "final answer is", double-escaped backslashes. Every category has look-alike wrong answers that
  * must stay not equal. Shared by the tests (extract.test.ts) and the benchmark (bench/grading.ts).
+ * Rows as in cases.ts, with `pred` a whole response.
  */
-
-export interface ResponseCase {
-  category: string;
-  gold: string;
-  response: string;
-  equal: boolean;
-}
-
-type Row = [gold: string, response: string, equal: boolean];
+import { casesOf, type GradeCase, type Row } from './cases.ts';
 
 const TABLE: Record<string, Row[]> = {
   prose_answers: [
@@ -69,6 +62,4 @@ const TABLE: Record<string, Row[]> = {
   ],
 };
 
-export const RESPONSE_CASES: ResponseCase[] = Object.entries(TABLE).flatMap(([category, rows]) =>
-  rows.map(([gold, response, equal]) => ({ category, gold, response, equal })),
-);
+export const RESPONSE_CASES: GradeCase[] = casesOf(TABLE);
