@@ -184,9 +184,11 @@ function compare(gold: Node, pred: Node, ctx: CompareContext): Verdict {
   const gDef = definition(gold);
   if (gDef && pred.kind !== 'rel') return compare(gDef.value, pred, ctx);
   // What the pred's chain states: x = 3, \sqrt{9} = 3, (a,b) = (4,1), x = \sqrt2/2 \approx 0.707.
-  const stated = pred.kind === 'rel' ? statedValues(pred) : undefined;
-  if (stated && gold.kind !== 'rel') return equalsOneOf(gold, stated, ctx);
-  if (stated && gDef && gDef.name === show((pred as NodeOf<'rel'>).sides[0]!)) return equalsOneOf(gDef.value, stated, ctx);
+  if (pred.kind === 'rel') {
+    const stated = statedValues(pred);
+    if (stated && gold.kind !== 'rel') return equalsOneOf(gold, stated, ctx);
+    if (stated && gDef && gDef.name === show(pred.sides[0]!)) return equalsOneOf(gDef.value, stated, ctx);
+  }
 
   // One-variable inequalities joined by "or" against a union of intervals.
   if (gold.kind === 'union' && pred.kind === 'list') {
