@@ -3,7 +3,8 @@
  * (tuples and intervals, sets, bare lists, matrices, relations, text, choice letters).
  */
 
-export type RelOp = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'in';
+/** `approx` is `\approx`: it states a value like `=`, but only roughly (`\frac{\sqrt2}{2} \approx 0.707`). */
+export type RelOp = '=' | 'approx' | '!=' | '<' | '<=' | '>' | '>=' | 'in';
 
 export type Node =
   /** A number as written (digits, optional point, optional exponent): kept as text so precision is known. */
@@ -30,6 +31,8 @@ export type Node =
   | { kind: 'set'; items: Node[] }
   /** Bare comma-separated answers (`1, -2`): compared without regard to order. */
   | { kind: 'list'; items: Node[] }
+  /** `3:5`, `a:b:c`: equal to another ratio when proportional, and a two-part ratio to its quotient. */
+  | { kind: 'ratio'; items: Node[] }
   | { kind: 'matrix'; rows: Node[][] }
   | { kind: 'union'; parts: Node[] }
   | { kind: 'text'; text: string }
@@ -72,7 +75,7 @@ export function children(node: Node): Node[] {
     case 'call': return node.args;
     case 'pm': return [node.left, node.right];
     case 'rel': return node.sides;
-    case 'tuple': case 'set': case 'list': return node.items;
+    case 'tuple': case 'set': case 'list': case 'ratio': return node.items;
     case 'matrix': return node.rows.flat();
     case 'union': return node.parts;
     default: return [];
@@ -112,10 +115,11 @@ export function show(node: Node): string {
     case 'pm': return `${wrap(node.left)} ± ${wrap(node.right)}`;
     case 'percent': return `${wrap(node.arg)}%`;
     case 'degree': return `${wrap(node.arg)}°`;
-    case 'rel': return node.sides.map((s, i) => (i ? ` ${node.ops[i - 1]} ${show(s)}` : show(s))).join('');
+    case 'rel': return node.sides.map((s, i) => (i ? ` ${node.ops[i - 1] === 'approx' ? '≈' : node.ops[i - 1]} ${show(s)}` : show(s))).join('');
     case 'tuple': return `${node.open}${node.items.map(show).join(', ')}${node.close}`;
     case 'set': return `{${node.items.map(show).join(', ')}}`;
     case 'list': return node.items.map(show).join(', ');
+    case 'ratio': return node.items.map(wrap).join(':');
     case 'matrix': return `[${node.rows.map((r) => `[${r.map(show).join(', ')}]`).join(', ')}]`;
     case 'union': return node.parts.map(show).join(' ∪ ');
     case 'text': return `"${node.text}"`;

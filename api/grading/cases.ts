@@ -11,7 +11,11 @@ export interface GradeCase {
   equal: boolean;
 }
 
-type Row = [gold: string, pred: string, equal: boolean];
+export type Row = [gold: string, pred: string, equal: boolean];
+
+/** A table of rows by category as the list of cases. */
+export const casesOf = (table: Record<string, Row[]>): GradeCase[] =>
+  Object.entries(table).flatMap(([category, rows]) => rows.map(([gold, pred, equal]) => ({ category, gold, pred, equal })));
 
 const TABLE: Record<string, Row[]> = {
   integers: [
@@ -432,7 +436,7 @@ const TABLE: Record<string, Row[]> = {
     ['\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}', '\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}', true],
     ['\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}', '\\begin{pmatrix} -1 & 0 \\\\ 0 & 1 \\end{pmatrix}', false],
     ['\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}', '\\begin{pmatrix} -1 \\\\ 0 \\\\ 0 \\\\ -1 \\end{pmatrix}', false],
-    ['\\begin{pmatrix} 16/49 \\\\ 48/49 \\\\ 24/49 \\end{pmatrix}', '\\frac{1}{49}\\begin{pmatrix} 16 \\\\ 48 \\\\ 24 \\end{pmatrix}', false],
+    ['\\begin{pmatrix} 16/49 \\\\ 48/49 \\\\ 24/49 \\end{pmatrix}', '\\frac{1}{49}\\begin{pmatrix} 16 \\\\ 48 \\\\ 24 \\end{pmatrix}', true],
     ['\\begin{pmatrix} -7 \\\\ 16 \\\\ 5 \\end{pmatrix}', '\\begin{pmatrix}-7\\\\16\\\\5\\end{pmatrix}', true],
     ['\\begin{pmatrix} -7 \\\\ 16 \\\\ 5 \\end{pmatrix}', '\\begin{pmatrix}-7\\\\16\\\\-5\\end{pmatrix}', false],
   ],
@@ -601,6 +605,131 @@ const TABLE: Record<string, Row[]> = {
   ],
 };
 
-export const CASES: GradeCase[] = Object.entries(TABLE).flatMap(([category, rows]) =>
-  rows.map(([gold, pred, equal]) => ({ category, gold, pred, equal })),
-);
+/**
+ * The rules of issue 18 (answers as models write them), each with what it must accept and the
+ * look-alike wrong values it must still refuse. Responses (prose, joined boxes) are in response-cases.ts.
+ */
+const WRITTEN_AS_MODELS_DO: Record<string, Row[]> = {
+  chained_equalities: [
+    ['3', '\\sqrt{9} = 3', true],
+    ['9', '\\sqrt{9} = 3', false],
+    ['12', 'n = 3 \\cdot 4 = 12', true],
+    ['12', 'n = 3 \\cdot 4 = 13', false],
+    ['7', '2 + 5 = 7', true],
+    ['5', '2 + 5 = 7', false],
+    ['\\frac{\\sqrt{3}}{2}', '\\frac{\\sqrt{3}}{2} \\approx 0.866', true],
+    ['0.866', '\\frac{\\sqrt{3}}{2} \\approx 0.866', true],
+    ['\\frac{\\sqrt{3}}{2}', 'h \\approx 0.866', false],
+    ['\\frac{\\sqrt{3}}{2}', '\\frac{\\sqrt{3}}{3} \\approx 0.577', false],
+    ['4\\pi', 'V = \\frac{4}{3}\\pi \\cdot 3 = 4\\pi \\approx 12.57', true],
+    ['12.57', 'V = 4\\pi \\approx 12.57', true],
+    ['12.57', 'V = 4\\pi \\approx 12.56', true], // 4π rounds to 12.57 whatever the rounding written
+    ['4\\pi', 'V = 3\\pi \\approx 9.425', false],
+    ['4\\pi', 'V = 4\\pi^2 \\approx 39.48', false],
+    ['x = 5', 'x = 2 + 3 = 5', true],
+    ['x = 5', 'y = 2 + 3 = 5', false],
+    // Equations to solve state no value: their right side is not the answer.
+    ['3', 'x + 1 = 3', false],
+    ['6', '2x = 6', false],
+    ['3', '-x = 3', false],
+  ],
+  left_sides: [
+    ['(4, 1)', '(a, b) = (4, 1)', true],
+    ['(4, 1)', '(a, b) = (1, 4)', false],
+    ['(2, -3)', '(x, y) = (2, -3)', true],
+    ['(2, -3)', '(x, y) = (2, 3)', false],
+    ['6', '|PQ| = 6', true],
+    ['6', '|PQ| = 36', false],
+    ['6', 'AB = 6', true],
+    ['10', 'a + b = 10', true],
+    ['10', 'a + b = 11', false],
+    ['\\frac{1}{2}', '\\sin\\theta = \\frac{1}{2}', true],
+    ['\\frac{\\pi}{6}', '\\sin\\theta = \\frac{1}{2}', false],
+    ['30', 'f(3) = 30', true],
+    ['2', '\\frac{x}{y} = 2', true],
+    ['2', '\\frac{x}{y} = \\frac{1}{2}', false],
+  ],
+  ratios: [
+    ['3:5', 'A:B = 3:5', true],
+    ['3:5', '6:10', true],
+    ['3:5', '5:3', false],
+    ['3:5', '3:4', false],
+    ['3:5', '\\frac{3}{5}', true],
+    ['\\frac{3}{5}', '3:5', true],
+    ['\\frac{3}{5}', '5:3', false],
+    ['1:2:3', '2:4:6', true],
+    ['1:2:3', '1:3:2', false],
+    ['1:2:3', '1:2', false],
+    ['2:1', '2', true],
+    ['2:1', '1:2', false],
+  ],
+  scaled_and_summed_matrices: [
+    ['\\begin{pmatrix} -2 & 0 \\\\ 0 & -2 \\end{pmatrix}', '-2\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}', true],
+    ['\\begin{pmatrix} -2 & 0 \\\\ 0 & -2 \\end{pmatrix}', '2\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}', false],
+    ['\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}', '-\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}', true],
+    ['\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}', '-\\begin{pmatrix} 1 & 0 \\\\ 0 & -1 \\end{pmatrix}', false],
+    ['\\begin{pmatrix} 1/4 \\\\ 3/4 \\end{pmatrix}', '\\frac{1}{4}\\begin{pmatrix} 1 \\\\ 3 \\end{pmatrix}', true],
+    ['\\begin{pmatrix} 1/4 \\\\ 3/4 \\end{pmatrix}', '\\frac{1}{4}\\begin{pmatrix} 3 \\\\ 1 \\end{pmatrix}', false],
+    ['\\begin{pmatrix} 1/4 \\\\ 3/4 \\end{pmatrix}', '\\begin{pmatrix} 1 \\\\ 3 \\end{pmatrix} / 4', true],
+    ['(1/4, 3/4)', '\\frac{1}{4}\\begin{pmatrix} 1 \\\\ 3 \\end{pmatrix}', true],
+    ['\\begin{pmatrix} 4 \\\\ 6 \\end{pmatrix}', '\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix} + \\begin{pmatrix} 3 \\\\ 4 \\end{pmatrix}', true],
+    ['\\begin{pmatrix} 4 \\\\ 6 \\end{pmatrix}', '\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix} - \\begin{pmatrix} 3 \\\\ 4 \\end{pmatrix}', false],
+    ['\\begin{pmatrix} 4 \\\\ 6 \\end{pmatrix}', '\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix} + \\begin{pmatrix} 3 & 4 \\end{pmatrix}', false],
+    ['\\begin{pmatrix} 2 \\\\ 2 \\end{pmatrix}', '2 + \\begin{pmatrix} 0 \\\\ 0 \\end{pmatrix}', false],
+    ['\\begin{pmatrix} 2a \\\\ 2b \\end{pmatrix}', '2\\begin{pmatrix} a \\\\ b \\end{pmatrix}', true],
+    ['\\begin{pmatrix} 2a \\\\ 2b \\end{pmatrix}', '2\\begin{pmatrix} b \\\\ a \\end{pmatrix}', false],
+  ],
+  euler_e_and_percent_words: [
+    ['e^{3}', '\\text{e}^{3}', true],
+    ['\\text{e}^{3}', 'e^3', true],
+    ['e^{3}', '{\\rm e}^{3}', true],
+    ['{\\rm e}^{3}', 'e^{3}', true],
+    ['\\operatorname{e}^{2}', 'e^2', true],
+    ['e^{3}', '\\operatorname{e}^{2}', false],
+    ['2e', '2\\mathrm e', true],
+    ['2e', '2\\mathrm e^2', false],
+    ['35\\%', '35 pct', true],
+    ['35\\%', '36 pct', false],
+    ['35', '35 percentage', true],
+    ['35', '3.5 percentage', false],
+  ],
+  double_escaped: [
+    ['\\frac{3}{4}', '\\\\frac{3}{4}', true],
+    ['\\\\frac{3}{4}', '0.75', true],
+    ['\\frac{3}{4}', '\\\\frac{4}{3}', false],
+    ['\\sqrt{2}', '\\\\sqrt{2}', true],
+    ['\\sqrt{2}', '\\\\sqrt{3}', false],
+    ['\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}', '\\\\begin{pmatrix} 1 \\\\\\\\ 2 \\\\end{pmatrix}', true],
+    ['\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}', '\\\\begin{pmatrix} 2 \\\\\\\\ 1 \\\\end{pmatrix}', false],
+  ],
+  inequalities_as_intervals: [
+    ['(-\\infty, -2) \\cup (2, \\infty)', 'x < -2 \\text{ or } x > 2', true],
+    ['(-\\infty, -2) \\cup (2, \\infty)', 'x < -2 \\text{ or } x \\geq 2', false],
+    ['(-\\infty, -2) \\cup (2, \\infty)', 'x > -2 \\text{ or } x > 2', false],
+    ['x \\le 1 \\text{ or } x \\ge 4', '(-\\infty, 1] \\cup [4, \\infty)', true],
+    ['x \\le 1 \\text{ or } x \\ge 4', '(-\\infty, 1) \\cup [4, \\infty)', false],
+    ['(-3, 3)', '|x| < 3', true],
+    ['[-3, 3]', '|x| \\le 3', true],
+    ['(-3, 3)', '|x| \\le 3', false],
+    ['(-3, 3)', '|x| < 9', false],
+    ['(1, 4)', '\\{x \\mid 1 < x < 4\\}', true],
+    ['(1, 4)', '\\{x : 1 < x \\le 4\\}', false],
+    ['[0, \\infty)', '\\{x \\in \\mathbb{R} \\mid x \\geq 0\\}', true],
+    ['[0, \\infty)', '\\{x \\in \\mathbb{R} \\mid x > 0\\}', false],
+    ['(2, 5)', '2 < t < 5', true],
+    ['(2, 5)', '2 \\le t < 5', false],
+  ],
+  serial_lists: [
+    ['19, 46, 82', '19, 46, and 82', true],
+    ['19, 46, 82', '19, 46, and 83', false],
+    ['2, 3, 5', '2, 3, or 5', true],
+    ['\\{1, 4, 9\\}', '1, 4, and 9', true],
+    ['\\{1, 4, 9\\}', '1, 4, and 8', false],
+    ['\\{1, 4, 9\\}', '1 and 4', false],
+  ],
+};
+
+/** The categories added for issue 18, so the bench can report accuracy on them apart. */
+export const MODEL_WRITTEN_CATEGORIES: ReadonlySet<string> = new Set(Object.keys(WRITTEN_AS_MODELS_DO));
+
+export const CASES: GradeCase[] = casesOf({ ...TABLE, ...WRITTEN_AS_MODELS_DO });

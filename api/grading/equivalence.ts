@@ -3,7 +3,7 @@
  * relations, tuples and intervals, sets and bare lists, unions, matrices, and scalars
  * (delegated to scalar.ts). The gold decides what kind of answer is expected.
  */
-import { add, freeSymbols, INF, isScalar, neg, show, some, type Node, type NodeOf, type RelOp } from './ast.ts';
+import { add, div, freeSymbols, INF, isScalar, mul, neg, show, some, type Node, type NodeOf, type RelOp } from './ast.ts';
 import { isKnownFunction } from './evaluate.ts';
 import { normalizeText } from './normalize.ts';
 import { TooComplexError } from './options.ts';
@@ -50,11 +50,51 @@ function isNamingSide(node: Node): boolean {
   return node.kind === 'call' && !isKnownFunction(node.fn) && node.args.every((a) => a.kind === 'sym' || a.kind === 'num');
 }
 
-/** `x = 3`, `f(x) = 2x`: a definition whose right-hand side is the answer. */
+const STATES_VALUE = (op: RelOp) => op === '=' || op === 'approx';
+
+/** `x = 3`, `f(x) = 2x`, `x \approx 0.56`: a definition whose right-hand side is the answer. */
 function definition(node: Node): { name: string; value: Node } | undefined {
-  if (node.kind !== 'rel' || node.ops.length !== 1 || node.ops[0] !== '=' || !isNamingSide(node.sides[0]!)) return undefined;
+  if (node.kind !== 'rel' || node.ops.length !== 1 || !STATES_VALUE(node.ops[0]!) || !isNamingSide(node.sides[0]!)) return undefined;
   if (some(node.sides[1]!, (n) => n.kind === 'rel')) return undefined;
   return { name: show(node.sides[0]!), value: node.sides[1]! };
+}
+
+/**
+ * A left-hand side that names the quantity asked for rather than posing an equation: letters
+ * (`x`, `AB`, `a+b`, `\frac{x}{y}`), `|PQ|`, `\sin\theta`, `f(3)`, a tuple `(a, b)`, a ratio `A:B`.
+ * Never a number (`x + 1 = 3` and `2x = 6` are equations to solve, whose right side is not the
+ * answer) and never a bare negation (`-x = 3` says x = -3).
+ */
+function isNamingExpression(node: Node, top = true): boolean {
+  const named = (n: Node) => isNamingExpression(n, false);
+  switch (node.kind) {
+    case 'sym': return true;
+    case 'call':
+      return isKnownFunction(node.fn) ? node.args.every(named) : node.args.every((a) => a.kind === 'num' || named(a));
+    case 'tuple': case 'list': case 'ratio': return node.items.every(named);
+    case 'add': return node.terms.every(named);
+    case 'mul': return node.factors.every(named);
+    case 'div': return named(node.num) && named(node.den);
+    case 'neg': return !top && named(node.arg);
+    default: return false;
+  }
+}
+
+/**
+ * What a chain of `=` and `\approx` states as the answer: its last side, and the exact side
+ * before the first `\approx` (`\frac{\sqrt2}{2} \approx 0.707`). Only when the chain starts from a
+ * name (`x = 2+2+1 = 5`, `(a,b) = (4,1)`, `|PQ| = 6`) or from a constant (`\sqrt{9} = 3`).
+ */
+function statedValues(rel: NodeOf<'rel'>): Node[] | undefined {
+  if (!rel.ops.every(STATES_VALUE)) return undefined;
+  const first = rel.sides[0]!;
+  const constant = isScalar(first) && freeSymbols(first).size === 0;
+  if (!constant && !isNamingExpression(first)) return undefined;
+  if (rel.sides.some((side, i) => i > 0 && some(side, (n) => n.kind === 'rel'))) return undefined;
+  const values = [rel.sides[rel.sides.length - 1]!];
+  const approx = rel.ops.indexOf('approx');
+  if (approx > 0 || (approx === 0 && constant)) values.push(rel.sides[approx]!);
+  return values;
 }
 
 /** Strips what only restates the question: `x \in S` → S; `x = 1, x = 2` and `x = 1, 2` → 1, 2. */
@@ -123,16 +163,43 @@ function identicalReason(node: Node): EqualReason {
   }
 }
 
+/** Equal when `gold` equals one of `values`; inconclusive when one of them could not be decided. */
+function equalsOneOf(gold: Node, values: Node[], ctx: CompareContext): Verdict {
+  let verdict = NO;
+  for (const value of values) {
+    const v = compare(gold, value, ctx);
+    if (v.equal) return v;
+    if (v.reason === 'inconclusive') verdict = v;
+  }
+  return verdict;
+}
+
 function compare(gold: Node, pred: Node, ctx: CompareContext): Verdict {
   ctx.deadline.check();
   if (show(gold) === show(pred)) return yes(identicalReason(gold));
+  gold = foldMatrices(gold);
+  pred = foldMatrices(pred);
 
-  // A definition on either side: x = 3 against 3, f(x) = 2x against 2x.
+  // A definition in the gold: x = 3 against 3, f(x) = 2x against 2x.
   const gDef = definition(gold);
-  const pDef = definition(pred);
   if (gDef && pred.kind !== 'rel') return compare(gDef.value, pred, ctx);
-  if (pDef && gold.kind !== 'rel') return compare(gold, pDef.value, ctx);
-  if (gDef && pDef && gDef.name === pDef.name) return compare(gDef.value, pDef.value, ctx);
+  // What the pred's chain states: x = 3, \sqrt{9} = 3, (a,b) = (4,1), x = \sqrt2/2 \approx 0.707.
+  if (pred.kind === 'rel') {
+    const stated = statedValues(pred);
+    if (stated && gold.kind !== 'rel') return equalsOneOf(gold, stated, ctx);
+    if (stated && gDef && gDef.name === show(pred.sides[0]!)) return equalsOneOf(gDef.value, stated, ctx);
+  }
+
+  // One-variable inequalities joined by "or" against a union of intervals.
+  if (gold.kind === 'union' && pred.kind === 'list') {
+    const union = inequalityUnion(pred);
+    if (union) return compare(gold, union, ctx);
+  }
+  if (pred.kind === 'union' && gold.kind === 'list') {
+    const union = inequalityUnion(gold);
+    if (union) return compare(union, pred, ctx);
+  }
+  if (gold.kind === 'ratio' || pred.kind === 'ratio') return compareRatios(gold, pred, ctx);
 
   if (gold.kind === 'rel') {
     if (pred.kind === 'rel') return compareRelations(gold, pred, ctx);
@@ -235,6 +302,67 @@ function compareTuple(gold: NodeOf<'tuple'>, pred: Node, ctx: CompareContext): V
   return NO;
 }
 
+/**
+ * `3:5` against `6:10` (proportional) or, for two parts, against its quotient `\frac{3}{5}`; a
+ * scalar gold against a two-part ratio likewise.
+ */
+function compareRatios(gold: Node, pred: Node, ctx: CompareContext): Verdict {
+  const quotient = (r: NodeOf<'ratio'>) => (r.items.length === 2 ? div(r.items[0]!, r.items[1]!) : undefined);
+  if (gold.kind === 'ratio' && pred.kind === 'ratio') {
+    if (gold.items.length !== pred.items.length) return NO;
+    // Proportional: every part over the first agrees (a zero first part makes the quotients unusable, so not equal).
+    const [g0, p0] = [gold.items[0]!, pred.items[0]!];
+    const parts = gold.items.slice(1).map((g, i) => compare(div(g, g0), div(pred.items[i + 1]!, p0), ctx));
+    return parts.every((v) => v.equal) ? parts[0]! : NO;
+  }
+  if (gold.kind === 'ratio') {
+    const q = quotient(gold);
+    return q && isScalar(pred) ? compare(q, pred, ctx) : NO;
+  }
+  const q = quotient(pred as NodeOf<'ratio'>);
+  return q && isScalar(gold) ? compare(gold, q, ctx) : NO;
+}
+
+const hasMatrix = (node: Node) => some(node, (n) => n.kind === 'matrix');
+
+/** `-M`, `\frac13 M`, `M / 2`, `M + N` as the one matrix they make; anything else unchanged. */
+function foldMatrices(node: Node): Node {
+  if (node.kind !== 'neg' && node.kind !== 'mul' && node.kind !== 'div' && node.kind !== 'add') return node;
+  return (hasMatrix(node) && matrixValue(node)) || node;
+}
+
+const mapEntries = (m: NodeOf<'matrix'>, f: (entry: Node) => Node): NodeOf<'matrix'> => ({ kind: 'matrix', rows: m.rows.map((r) => r.map(f)) });
+
+function matrixValue(node: Node): NodeOf<'matrix'> | undefined {
+  switch (node.kind) {
+    case 'matrix': return node;
+    case 'neg': {
+      const m = matrixValue(node.arg);
+      return m && mapEntries(m, neg);
+    }
+    case 'mul': {
+      // A scalar multiple: exactly one matrix factor, every other factor a scalar.
+      const matrices = node.factors.filter(hasMatrix);
+      const m = matrices.length === 1 ? matrixValue(matrices[0]!) : undefined;
+      const scalars = node.factors.filter((f) => !hasMatrix(f));
+      if (!m || !scalars.every(isScalar)) return undefined;
+      const factor = mul(...scalars);
+      return mapEntries(m, (e) => mul(factor, e));
+    }
+    case 'div': {
+      const m = matrixValue(node.num);
+      return m && isScalar(node.den) && !hasMatrix(node.den) ? mapEntries(m, (e) => div(e, node.den)) : undefined;
+    }
+    case 'add': {
+      const terms = node.terms.map(matrixValue);
+      const [first] = terms;
+      if (!first || !terms.every((t) => t && t.rows.length === first.rows.length && t.rows.every((r, i) => r.length === first.rows[i]!.length))) return undefined;
+      return { kind: 'matrix', rows: first.rows.map((row, i) => row.map((_, j) => add(...terms.map((t) => t!.rows[i]![j]!)))) };
+    }
+    default: return undefined;
+  }
+}
+
 function compareMatrix(gold: NodeOf<'matrix'>, pred: Node, ctx: CompareContext): Verdict {
   if (pred.kind === 'matrix') {
     const sameShape = gold.rows.length === pred.rows.length && gold.rows.every((r, i) => r.length === pred.rows[i]!.length);
@@ -260,9 +388,13 @@ function ascending(rel: NodeOf<'rel'>): NodeOf<'rel'> {
 
 const difference = (a: Node, b: Node): Node => add(a, neg(b));
 
+/** `≈` states a value as `=` does; two relations compare by what they state. */
+const exactOps = (rel: NodeOf<'rel'>): NodeOf<'rel'> =>
+  rel.ops.includes('approx') ? { ...rel, ops: rel.ops.map((op) => (op === 'approx' ? '=' : op)) } : rel;
+
 function compareRelations(goldRel: NodeOf<'rel'>, predRel: NodeOf<'rel'>, ctx: CompareContext): Verdict {
-  const gold = ascending(goldRel);
-  const pred = ascending(predRel);
+  const gold = ascending(exactOps(goldRel));
+  const pred = ascending(exactOps(predRel));
   if (gold.ops.join() !== pred.ops.join()) return NO;
   if (matchOrdered(gold.sides, pred.sides, ctx)) return yes('equal_relation');
   if (gold.sides.length !== 2) return NO;
@@ -274,7 +406,10 @@ function compareRelations(goldRel: NodeOf<'rel'>, predRel: NodeOf<'rel'>, ctx: C
   return proportional(difference(gl, gr), difference(pl, pr), ctx, !symmetric) ? yes('equal_relation') : NO;
 }
 
-/** `x > 2` → (2, ∞); `1 <= x < 3` → [1, 3): a one-variable inequality as the interval it describes. */
+/**
+ * `x > 2` → (2, ∞); `1 <= x < 3` → [1, 3); `|x| < 1` → (-1, 1): a one-variable inequality as the
+ * interval it describes.
+ */
 function relationToInterval(rel: NodeOf<'rel'>): NodeOf<'tuple'> | undefined {
   const r = ascending(rel);
   if (!r.ops.every((op) => op === '<' || op === '<=')) return undefined;
@@ -285,7 +420,15 @@ function relationToInterval(rel: NodeOf<'rel'>): NodeOf<'tuple'> | undefined {
     return { kind: 'tuple', open: opens(r.ops[0]!), close: closes(r.ops[1]!), items: [a!, c!] };
   }
   if (r.sides.length !== 2) return undefined;
+  const isAbsOfVariable = a!.kind === 'call' && a!.fn === 'abs' && a!.args.length === 1 && a!.args[0]!.kind === 'sym';
+  if (isAbsOfVariable && freeSymbols(b!).size === 0) return { kind: 'tuple', open: opens(r.ops[0]!), close: closes(r.ops[0]!), items: [neg(b!), b!] };
   if (a!.kind === 'sym' && b!.kind !== 'sym') return { kind: 'tuple', open: '(', close: closes(r.ops[0]!), items: [neg(INF), b!] };
   if (b!.kind === 'sym' && a!.kind !== 'sym') return { kind: 'tuple', open: opens(r.ops[0]!), close: ')', items: [a!, INF] };
   return undefined;
+}
+
+/** `x < -1 \text{ or } x > 1` → (-∞, -1) ∪ (1, ∞): a list of one-variable inequalities as the union it describes. */
+function inequalityUnion(list: NodeOf<'list'>): NodeOf<'union'> | undefined {
+  const parts = list.items.map((item) => (item.kind === 'rel' ? relationToInterval(item) : undefined));
+  return parts.every((p) => p !== undefined) ? { kind: 'union', parts: parts as Node[] } : undefined;
 }

@@ -91,4 +91,39 @@ describe('options', () => {
   it('maxAnswerLength caps what is parsed', () => {
     expect(grade('1', { answer: '1+0'.repeat(10) }, { maxAnswerLength: 10 }).reason).toBe('too_complex');
   });
+
+  it('mode cir-paper takes the last box anywhere, code included, where math-verify ignores code', () => {
+    const boxInCode = 'We verify:\n```python\nprint(r"\\boxed{7}")\n```\n```output\n\\boxed{7}\n```\nAll cases were checked above, nothing else remains.';
+    expect(grade('7', { response: boxInCode })).toMatchObject({ equal: false, reason: 'no_answer' });
+    expect(grade('7', { response: boxInCode }, { mode: 'cir-paper' })).toMatchObject({ equal: true, extracted: '7' });
+    expect(grade('8', { response: boxInCode }, { mode: 'cir-paper' })).toMatchObject({ equal: false, extracted: '7' });
+    // The last box, not a joined list.
+    expect(grade('2', { response: '\\boxed{1} and \\boxed{2}' }, { mode: 'cir-paper' })).toMatchObject({ equal: true, extracted: '2' });
+    expect(grade('1, 2', { response: '\\boxed{1} and \\boxed{2}' }, { mode: 'cir-paper' }).equal).toBe(false);
+  });
+
+  it('mode cir-paper also accepts the last number of the last line', () => {
+    const response = 'A first attempt gives \\boxed{4}.\nCounting again case by case,\nthere are 12 of them';
+    expect(grade('12', { response })).toMatchObject({ equal: false, extracted: '4' });
+    expect(grade('12', { response }, { mode: 'cir-paper' })).toMatchObject({ equal: true, extracted: '12', reason: 'equal_numeric' });
+    // Neither reading is equal: the box is reported.
+    expect(grade('13', { response }, { mode: 'cir-paper' })).toMatchObject({ equal: false, extracted: '4', reason: 'not_equal' });
+    // A number on an earlier line does not count.
+    expect(grade('4', { response: 'We get 4 at first.\nThen we are done' }, { mode: 'cir-paper', lastNumberFallback: false }).equal).toBe(false);
+  });
+
+  it('mode cir-paper without a box reads as math-verify does', () => {
+    expect(grade('3', { response: 'The final answer is $3$. I hope it is correct.' }, { mode: 'cir-paper' })).toMatchObject({ equal: true, extracted: '3' });
+    expect(grade('3', { response: 'Let me run it.\n```python\nwhile True:' }, { mode: 'cir-paper' }).reason).toBe('truncated');
+  });
+
+  it('answers given directly grade the same in both modes', () => {
+    for (const [gold, answer] of [['\\frac{1}{2}', '0.5'], ['(1,2)', '(2,1)'], ['3:5', '6:10']] as const) {
+      expect(grade(gold, { answer }, { mode: 'cir-paper' })).toEqual(grade(gold, { answer }));
+    }
+  });
+
+  it('an unknown mode is an error, not a grade', () => {
+    expect(() => grade('1', { answer: '1' }, { mode: 'lenient' as never })).toThrow(/grading mode must be one of math-verify, cir-paper/);
+  });
 });

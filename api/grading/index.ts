@@ -11,13 +11,13 @@
  */
 import { show } from './ast.ts';
 import { compareAnswers, type EqualReason } from './equivalence.ts';
-import { extractAnswer, unwrapAnswer } from './extract.ts';
+import { extractAnswer, paperAnswers, unwrapAnswer } from './extract.ts';
 import { LexError } from './lex.ts';
-import { Deadline, resolveOptions, TimeoutError, TooComplexError, type GradeOptions } from './options.ts';
+import { Deadline, resolveOptions, TimeoutError, TooComplexError, type GradeOptions, type ResolvedOptions } from './options.ts';
 import { ParseError, parseAnswer, type Parsed } from './parse.ts';
 
-export type { GradeOptions } from './options.ts';
-export { DEFAULT_OPTIONS } from './options.ts';
+export type { GradeOptions, GradingMode } from './options.ts';
+export { DEFAULT_OPTIONS, GRADING_MODES } from './options.ts';
 
 export type GradeReason =
   | EqualReason
@@ -74,44 +74,63 @@ function tryParse(answer: string, deadline: Deadline, maxLength: number): ParseO
   }
 }
 
+/** The pred's answer as reported, and the other readings that may also make it equal (mode `cir-paper`). */
+interface Reading {
+  answer: string | null;
+  alternatives: string[];
+  truncated: boolean;
+}
+
+function readPrediction(pred: GradePrediction, opts: ResolvedOptions): Reading {
+  if (pred.answer !== undefined) return { answer: unwrapAnswer(pred.answer) || null, alternatives: [], truncated: false };
+  const response = pred.response ?? '';
+  const extract = () => extractAnswer(response, { lastNumberFallback: opts.lastNumberFallback, truncated: pred.truncated });
+  if (opts.mode === 'math-verify') {
+    const { answer, truncated } = extract();
+    return { answer, alternatives: [], truncated };
+  }
+  // cir-paper: the last box anywhere (else the math-verify reading), and the last number of the last line.
+  const paper = paperAnswers(response);
+  const { answer, truncated } = paper.boxed !== null ? { answer: paper.boxed, truncated: false } : extract();
+  const alternatives = paper.lastLineNumber !== null && paper.lastLineNumber !== answer ? [paper.lastLineNumber] : [];
+  return { answer, alternatives, truncated };
+}
+
 export function grade(gold: string, pred: GradePrediction, options?: GradeOptions): GradeResult {
   const opts = resolveOptions(options);
   const deadline = new Deadline(opts.timeoutMs);
-
-  let extracted: string | null;
-  let truncated = false;
-  if (pred.answer !== undefined) {
-    extracted = unwrapAnswer(pred.answer) || null;
-  } else {
-    const extraction = extractAnswer(pred.response ?? '', { lastNumberFallback: opts.lastNumberFallback, truncated: pred.truncated });
-    extracted = extraction.answer;
-    truncated = extraction.truncated;
-  }
-
-  const goldOutcome = tryParse(unwrapAnswer(gold), deadline, opts.maxAnswerLength);
+  const goldText = unwrapAnswer(gold);
+  const goldOutcome = tryParse(goldText, deadline, opts.maxAnswerLength);
   const gold_parsed = 'parsed' in goldOutcome ? show(goldOutcome.parsed.node) : null;
-  const result = (equal: boolean, reason: GradeReason, pred_parsed: string | null = null): GradeResult =>
-    ({ equal, extracted, gold_parsed, pred_parsed, reason });
 
-  if (extracted === null) return result(false, truncated ? 'truncated' : 'no_answer');
-  const predOutcome = tryParse(extracted, deadline, opts.maxAnswerLength);
-  const pred_parsed = 'parsed' in predOutcome ? show(predOutcome.parsed.node) : null;
+  const gradeAnswer = (extracted: string): GradeResult => {
+    const result = (equal: boolean, reason: GradeReason, pred_parsed: string | null = null): GradeResult =>
+      ({ equal, extracted, gold_parsed, pred_parsed, reason });
+    const predOutcome = tryParse(extracted, deadline, opts.maxAnswerLength);
+    const pred_parsed = 'parsed' in predOutcome ? show(predOutcome.parsed.node) : null;
+    if (!('parsed' in goldOutcome) || !('parsed' in predOutcome)) {
+      // Unparseable answers can still be identical strings (an exotic gold written back verbatim).
+      if (goldText.replace(/\s+/g, '') === extracted.replace(/\s+/g, '')) return result(true, 'equal_identical', pred_parsed);
+      return result(false, 'failure' in goldOutcome ? goldOutcome.failure : (predOutcome as { failure: GradeReason }).failure, pred_parsed);
+    }
+    try {
+      const verdict = compareAnswers(goldOutcome.parsed.node, predOutcome.parsed.node, predOutcome.parsed.normalized, {
+        deadline,
+        relTol: opts.relTol,
+        points: opts.points,
+      });
+      return result(verdict.equal, verdict.reason, pred_parsed);
+    } catch (e) {
+      return result(false, failureReason(e), pred_parsed);
+    }
+  };
 
-  if (!('parsed' in goldOutcome) || !('parsed' in predOutcome)) {
-    // Unparseable answers can still be identical strings (an exotic gold written back verbatim).
-    const same = unwrapAnswer(gold).replace(/\s+/g, '') === extracted.replace(/\s+/g, '');
-    if (same) return result(true, 'equal_identical', pred_parsed);
-    return result(false, 'failure' in goldOutcome ? goldOutcome.failure : (predOutcome as { failure: GradeReason }).failure, pred_parsed);
+  const reading = readPrediction(pred, opts);
+  const first = reading.answer === null ? undefined : gradeAnswer(reading.answer);
+  if (first?.equal) return first;
+  for (const alternative of reading.alternatives) {
+    const other = gradeAnswer(alternative);
+    if (other.equal) return other;
   }
-
-  try {
-    const verdict = compareAnswers(goldOutcome.parsed.node, predOutcome.parsed.node, predOutcome.parsed.normalized, {
-      deadline,
-      relTol: opts.relTol,
-      points: opts.points,
-    });
-    return result(verdict.equal, verdict.reason, pred_parsed);
-  } catch (e) {
-    return result(false, failureReason(e), pred_parsed);
-  }
+  return first ?? { equal: false, extracted: null, gold_parsed, pred_parsed: null, reason: reading.truncated ? 'truncated' : 'no_answer' };
 }

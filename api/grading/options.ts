@@ -1,9 +1,26 @@
 /** Grading options, their defaults, and the cooperative deadline every stage checks. */
 
+/**
+ * How a response's answer is found and accepted (README.md beside this file):
+ * - `math-verify` (default): Math-Verify's reading: code and output blocks ignored, the last box
+ *   (boxes joined by "and", commas or spacing form one list) or a later "final answer is …", else an
+ *   answer phrase, else the last math span or number.
+ * - `cir-paper`: the seed's evaluation in the paper: the last `\boxed{}` anywhere, code blocks
+ *   included (else as `math-verify`), and a sample also counts as right when the last number on
+ *   its last line equals the gold.
+ */
+export const GRADING_MODES = ['math-verify', 'cir-paper'] as const;
+export type GradingMode = (typeof GRADING_MODES)[number];
+
 export interface GradeOptions {
+  /** How a response's answer is found and accepted; see GradingMode. Answers given directly are graded the same way in both. */
+  mode?: GradingMode;
   /** Two values are equal when |a - b| <= relTol * max(|a|, |b|). Exact rationals are compared exactly. */
   relTol?: number;
-  /** When a response has no \boxed{} and no "answer is" phrase, take its last number. */
+  /**
+   * When a response of several lines has no \boxed{}, no "answer is" phrase and no math span
+   * after its last number, take that number. (A one-line answer sentence always yields its numbers.)
+   */
   lastNumberFallback?: boolean;
   /** Wall-clock budget for one comparison; past it the result is not equal with reason `timeout`. */
   timeoutMs?: number;
@@ -16,6 +33,7 @@ export interface GradeOptions {
 export type ResolvedOptions = Required<GradeOptions>;
 
 export const DEFAULT_OPTIONS: ResolvedOptions = {
+  mode: 'math-verify',
   relTol: 1e-6,
   lastNumberFallback: true,
   timeoutMs: 100,
@@ -27,6 +45,10 @@ export function resolveOptions(options: GradeOptions = {}): ResolvedOptions {
   const resolved = { ...DEFAULT_OPTIONS };
   for (const key of Object.keys(DEFAULT_OPTIONS) as (keyof ResolvedOptions)[]) {
     if (options[key] !== undefined) (resolved as Record<string, unknown>)[key] = options[key];
+  }
+  // Callers in JavaScript (or with a value read from a file) can pass anything: an unknown mode is their mistake, not a grade.
+  if (!(GRADING_MODES as readonly string[]).includes(resolved.mode)) {
+    throw new TypeError(`grading mode must be one of ${GRADING_MODES.join(', ')}; got ${JSON.stringify(resolved.mode)}`);
   }
   return resolved;
 }

@@ -30,7 +30,7 @@ const INVERSE_TRIG: Record<string, string> = { sin: 'asin', cos: 'acos', tan: 'a
 const RELATIONS: Record<string, RelOp> = {
   '=': '=', '<': '<', '>': '>', '<=': '<=', '>=': '>=', '!=': '!=',
   le: '<=', leq: '<=', leqslant: '<=', ge: '>=', geq: '>=', geqslant: '>=', lt: '<', gt: '>',
-  ne: '!=', neq: '!=', approx: '=', equiv: '=', in: 'in',
+  ne: '!=', neq: '!=', approx: 'approx', simeq: 'approx', equiv: '=', in: 'in',
 };
 
 const GREEK = new Set([
@@ -116,6 +116,8 @@ class Parser {
   private separator(): boolean {
     if (this.atOp(',') || this.atOp(';')) {
       this.pos++;
+      // `19, 46, and 82`: the serial comma's connective separates nothing more.
+      if ((this.at('word') && CONNECTIVES.has(this.tok.value.toLowerCase())) || this.atConnectiveText()) this.pos++;
       return true;
     }
     if ((this.at('word') && CONNECTIVES.has(this.tok.value.toLowerCase())) || this.atConnectiveText()) {
@@ -132,7 +134,7 @@ class Parser {
   }
 
   private relation(): Node {
-    const sides = [this.setExpr()];
+    const sides = [this.ratio()];
     const ops: RelOp[] = [];
     for (;;) {
       const t = this.tok;
@@ -140,9 +142,21 @@ class Parser {
       if (!op) break;
       this.pos++;
       ops.push(op);
-      sides.push(this.setExpr());
+      sides.push(this.ratio());
     }
     return ops.length === 0 ? sides[0]! : { kind: 'rel', ops, sides };
+  }
+
+  /** `3:5`, `A:B:C`: binds looser than arithmetic, tighter than relations (`A:B = 3:5`). */
+  private ratio(): Node {
+    const first = this.setExpr();
+    if (!this.atOp(':')) return first;
+    const items = [first];
+    while (this.atOp(':')) {
+      this.pos++;
+      items.push(this.setExpr());
+    }
+    return { kind: 'ratio', items };
   }
 
   private setExpr(): Node {
@@ -465,10 +479,12 @@ class Parser {
           this.pos++;
           return { kind: 'empty' };
         }
+        const builder = this.atSetBuilder();
         const node = this.seq(() => this.atCmd('}'));
         this.absDepth = saveAbs;
         if (!this.atCmd('}')) this.fail('expected "\\}"');
         this.pos++;
+        if (builder) return node;
         return { kind: 'set', items: node.kind === 'list' ? node.items : [node] };
       }
       case 'lfloor': case 'lceil': {
@@ -504,6 +520,26 @@ class Parser {
         }
         return sym(`\\${name}`);
     }
+  }
+
+  /**
+   * `\{x \mid 0 < x < 1\}`, `\{x : x > 2\}`, `\{x \in \mathbb{R} \mid …\}`: set-builder notation
+   * stands for its condition, so the set compares as the relation (and interval) it describes.
+   * When the set opens that way, moves past the variable and its bar and returns true.
+   */
+  private atSetBuilder(): boolean {
+    const token = (i: number): Token => this.tokens[Math.min(i, this.tokens.length - 1)]!;
+    const is = (i: number, type: Token['type'], ...values: string[]) => token(i).type === type && values.includes(token(i).value);
+    const t = this.tok;
+    if (!((t.type === 'word' && t.value.length === 1) || (t.type === 'cmd' && GREEK.has(t.value)))) return false;
+    let i = this.pos + 1;
+    if (is(i, 'cmd', 'in')) {
+      // `\in \mathbb{R}`, `\in \mathbb R`, `\in S`: one set between the variable and the bar.
+      i += is(i + 1, 'cmd', 'mathbb') ? (is(i + 2, 'op', '{') ? 5 : 3) : 2;
+    }
+    if (!(is(i, 'cmd', 'mid', '|', 'vert') || is(i, 'op', ':', '|'))) return false;
+    this.pos = i + 1;
+    return true;
   }
 
   /**
@@ -594,7 +630,7 @@ function isMixedNumber(left: Node, right: Node): boolean {
 const CHOICE_RE = /^\(?\s*([A-E])\s*\)?$/;
 const EMPTY_RE = /^(?:no\s+(?:real\s+)?(?:solutions?|roots?|answer)|none|empty\s*set|\\emptyset|\\varnothing|\\\{\s*\\\}|\{\s*\})$/i;
 /** Function and constant words that make a letters-only answer math rather than prose. */
-const MATH_WORDS = new Set([...Object.keys(FUNCTIONS), 'pi', 'inf', 'infty', 'infinity', 'oo']);
+export const MATH_WORDS: ReadonlySet<string> = new Set([...Object.keys(FUNCTIONS), 'pi', 'inf', 'infty', 'infinity', 'oo']);
 
 /** Answers that are words (`\text{Evelyn}`, `east`) or letters of a multiple choice. */
 function classifyText(s: string): Node | undefined {

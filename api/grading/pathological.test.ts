@@ -57,4 +57,39 @@ describe('pathological inputs', () => {
     expect(result.equal).toBe(true);
     expect(ms).toBeLessThan(300);
   });
+
+  // Issue 17 measured 14 s for a 150 KB body of newlines with the quadratic regexes of the time;
+  // linear extraction takes milliseconds, so a bound of a second cannot be missed by load alone.
+  const KB150 = 150_000;
+  const repeat = (s: string) => s.repeat(Math.ceil(KB150 / s.length));
+  it.each([
+    ['newlines', repeat('\n')],
+    ['newlines then a letter', `${repeat('\n')}x`],
+    ['spaces after an answer phrase', `The answer is 5${repeat(' ')}x`],
+    ['spaces after "final answer is"', `final answer is${repeat(' ')}x`],
+    ['"Answer:" lines', repeat('Answer:\n')],
+    ['dollar signs', repeat('$')],
+    ['dollar amounts', repeat('$5 ')],
+    ['unclosed \\(', repeat('\\(')],
+    ['unclosed $$', repeat('$$ ')],
+    ['bare \\boxed tokens', repeat('\\boxed ')],
+    ['unclosed \\boxed{', repeat('\\boxed{')],
+    ['spacing between two boxes', `\\boxed{1}${repeat(' ')}x\\boxed{2}`],
+    ['trailing spaces and dots', `5${repeat(' .')}x`],
+    ['doubled backslashes', repeat('\\\\a')],
+    ['one long word', repeat('a')],
+    ['numbers', repeat('1,')],
+  ])('a 150 KB response of %s is read in linear time, in both modes', (_name, response) => {
+    for (const mode of ['math-verify', 'cir-paper'] as const) {
+      const { result, ms } = timed('1', { response }, { mode });
+      expect(result.reason).not.toBe('timeout');
+      expect(ms).toBeLessThan(1000);
+    }
+  });
+
+  it('normalising a 100 KB answer of spacing is linear too', () => {
+    for (const answer of [`1${' '.repeat(100_000)}x`, `1${' ,'.repeat(50_000)}x`, '\\text{ }'.repeat(20_000)]) {
+      expect(timed('1', { answer }, { maxAnswerLength: 200_000 }).ms).toBeLessThan(1000);
+    }
+  });
 });

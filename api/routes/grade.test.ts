@@ -44,6 +44,15 @@ describe('POST /v1/grade', () => {
     expect(noFallback.reason).toBe('no_answer');
   });
 
+  it('grades in the mode asked for', async () => {
+    const response = 'A first attempt gives \\boxed{4}.\nCounting again,\nthere are 12 of them';
+    expect(await (await post({ gold: '12', response })).json()).toMatchObject({ equal: false, extracted: '4' });
+    expect(await (await post({ gold: '12', response, options: { mode: 'math-verify' } })).json()).toMatchObject({ equal: false });
+    expect(await (await post({ gold: '12', response, options: { mode: 'cir-paper' } })).json()).toMatchObject({ equal: true, extracted: '12' });
+    const { results } = await (await post({ items: [{ gold: '12', response }, { gold: '12', response, options: { mode: 'math-verify' } }], options: { mode: 'cir-paper' } })).json();
+    expect(results.map((r: { equal: boolean }) => r.equal)).toEqual([true, false]);
+  });
+
   it('grades a batch, with shared and per-item options', async () => {
     const res = await post({
       items: [
@@ -73,6 +82,8 @@ describe('POST /v1/grade', () => {
     ['unknown field', { gold: '1', answer: '1', pred: '1' }, /pred/],
     ['bad option', { gold: '1', answer: '1', options: { timeout_ms: -5 } }, /options\.timeout_ms/],
     ['unknown option', { gold: '1', answer: '1', options: { tolerance: 1 } }, /tolerance/],
+    ['unknown mode', { gold: '1', answer: '1', options: { mode: 'lenient' } }, /options\.mode: mode must be one of "math-verify", "cir-paper"/],
+    ['mode not a string', { items: [], options: { mode: 1 } }, /options\.mode: mode must be one of/],
     ['bad batch item', { items: [{ gold: '1', answer: '1' }, { gold: 2, answer: '1' }] }, /items\.1\.gold/],
     ['items not an array', { items: 'x' }, /items/],
   ])('400 for %s', async (_name, body, message) => {

@@ -1,11 +1,12 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { grade, type GradeOptions, type GradeResult } from '../grading/index.ts';
+import { grade, GRADING_MODES, type GradeOptions, type GradeResult } from '../grading/index.ts';
 import { badRequest } from '../errors.ts';
 import { describeIssues, readJson } from '../validation.ts';
 
 const OptionsSchema = z
   .object({
+    mode: z.enum(GRADING_MODES, { error: `mode must be one of ${GRADING_MODES.map((m) => `"${m}"`).join(', ')}` }).optional(),
     rel_tol: z.number().min(0).max(1).optional(),
     last_number_fallback: z.boolean().optional(),
     timeout_ms: z.number().int().min(1).max(10_000).optional(),
@@ -41,6 +42,7 @@ const batchSchema = (maxBatch: number) =>
 
 function toGradeOptions(wire: WireOptions | undefined): GradeOptions {
   return {
+    mode: wire?.mode,
     relTol: wire?.rel_tol,
     lastNumberFallback: wire?.last_number_fallback,
     timeoutMs: wire?.timeout_ms,

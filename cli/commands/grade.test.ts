@@ -77,6 +77,18 @@ describe('cir grade', () => {
     expect((await run(['--gold', '12', '--pred', response, '--no-last-number'])).code).toBe(1);
   });
 
+  it('--mode picks the grading mode', async () => {
+    const response = 'A first attempt gives \\boxed{4}.\nCounting again,\nthere are 12 of them';
+    expect((await run(['--gold', '12', '--pred', response])).code).toBe(1);
+    expect((await run(['--gold', '12', '--pred', response, '--mode', 'math-verify'])).code).toBe(1);
+    const paper = await run(['--gold', '12', '--pred', response, '--mode', 'cir-paper']);
+    expect(paper.code).toBe(0);
+    expect(JSON.parse(paper.stdout)).toMatchObject({ equal: true, extracted: '12' });
+    const lines = await run(['--jsonl', '-', '--mode', 'cir-paper'], JSON.stringify({ id: 1, gold: '12', pred: response }));
+    expect(JSON.parse(lines.stdout)).toEqual({ id: 1, equal: true, extracted: '12', reason: 'equal_numeric' });
+    await expect(run(['--gold', '1', '--pred', '1', '--mode', 'lenient'])).rejects.toThrow(/--mode must be one of math-verify, cir-paper, got "lenient"/);
+  });
+
   it('rejects bad usage', async () => {
     await expect(run([])).rejects.toThrow(UsageError);
     await expect(run(['--gold', '1'])).rejects.toThrow(UsageError);

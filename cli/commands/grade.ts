@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { grade, type GradeOptions } from '../../api/grading/index.ts';
+import { grade, GRADING_MODES, type GradeOptions, type GradingMode } from '../../api/grading/index.ts';
 import { UsageError, type CommandIO } from '../io.ts';
 
 export const gradeUsage = `usage: cir grade --jsonl FILE|-  [options]
@@ -14,10 +14,20 @@ Grades predictions against gold answers.
                    written with reason "invalid_input".
   --gold, --pred   grades one pair and prints the full result JSON.
 options:
+  --mode M             math-verify (default): code blocks ignored, the last box or final-answer
+                       phrase, else the answer in prose; cir-paper: the paper's seed evaluation,
+                       the last \\boxed{} anywhere (code included), and a response also counts as
+                       right when the last number of its last line equals the gold
   --rel-tol N          relative tolerance for numeric comparison (default 1e-6)
   --timeout-ms N       time limit per pair (default 100)
   --no-last-number     do not fall back to a response's last number
 Exit code: 0 when every line was graded (--gold/--pred: when equal), 1 otherwise, 2 on usage errors.`;
+
+function modeFlag(value: string | undefined): GradingMode | undefined {
+  if (value === undefined) return undefined;
+  if (!(GRADING_MODES as readonly string[]).includes(value)) throw new UsageError(`--mode must be one of ${GRADING_MODES.join(', ')}, got "${value}"`);
+  return value as GradingMode;
+}
 
 function numberFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -49,12 +59,14 @@ export async function gradeCommand(argv: string[], io: CommandIO): Promise<numbe
       jsonl: { type: 'string' },
       gold: { type: 'string' },
       pred: { type: 'string' },
+      mode: { type: 'string' },
       'rel-tol': { type: 'string' },
       'timeout-ms': { type: 'string' },
       'no-last-number': { type: 'boolean' },
     },
   });
   const options: GradeOptions = {
+    mode: modeFlag(values.mode),
     relTol: numberFlag('rel-tol', values['rel-tol']),
     timeoutMs: numberFlag('timeout-ms', values['timeout-ms']),
     lastNumberFallback: values['no-last-number'] ? false : undefined,
