@@ -1,3 +1,4 @@
+import type { GradingMode } from '../api/grading/index.ts';
 import type { ServedModel } from '../api/models/served.ts';
 import { loadBenchmark, type Benchmark } from './benchmarks.ts';
 import { buildRunOutputs, type EvalSummary, type RunStatus } from './report.ts';
@@ -39,7 +40,7 @@ export interface EvalPlan {
   /** The benchmarks already loaded with loadPlanBenchmarks (a caller checking them before loading the model). */
   loaded?: Benchmark[];
   /** Names recorded in run.json when a protocol sets them (the templates themselves travel in EvalDeps.settings). */
-  recorded?: { prompt: string; gradingMode?: string };
+  recorded?: { prompt: string; gradingMode?: GradingMode };
 }
 
 function checkRange(name: string, value: number, min: number, max: number): void {

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { GradingMode } from '../api/grading/index.ts';
 import { pct } from './report.ts';
 import { readRun } from './store.ts';
 import type { SampleRecord } from './record.ts';
@@ -28,7 +29,7 @@ export interface EvalProtocol {
   benchmarks: ProtocolBenchmark[];
   maxToolCalls: number;
   maxTokensPerTurn: number;
-  gradingMode: string;
+  gradingMode: GradingMode;
   /** Prompt when none is given (see eval/prompts.ts). */
   defaultPrompt: string;
 }

@@ -6,7 +6,7 @@ import { loadModelBackend, modelSpecFromEnv, type ModelSpec } from '../../api/mo
 import type { ServedModel } from '../../api/models/served.ts';
 import { createNodeSandbox } from '../../api/node-deps.ts';
 import { reasoningSettingsFromConfig, type PromptTemplate } from '../../api/reasoning/index.ts';
-import type { GradeOptions } from '../../api/grading/index.ts';
+import type { GradingMode } from '../../api/grading/index.ts';
 import { BenchmarkError, benchmarksDir, parseBenchList } from '../../eval/benchmarks.ts';
 import { compareRuns } from '../../eval/compare.ts';
 import { DEFAULT_EVAL_SETTINGS, EvalInputError, loadPlanBenchmarks, prepareEval, type EvalPlan } from '../../eval/harness.ts';
@@ -336,7 +336,7 @@ async function executeJobs(values: EvalFlags, io: CommandIO, jobs: EvalJob[], { 
           settings: {
             ...reasoning,
             ...(job.prompt && { prompt: job.prompt.template }),
-            ...(job.recorded?.gradingMode && { grading: { ...reasoning.grading, mode: job.recorded.gradingMode } as GradeOptions }),
+            ...(job.recorded?.gradingMode && { grading: { ...reasoning.grading, mode: job.recorded.gradingMode } }),
           },
         },
       );
