@@ -4,11 +4,10 @@ In-sandbox zygote of the python-bwrap executor (see README.md beside this file).
 Runs as the command of a bubblewrap sandbox and never runs snippet code itself. It keeps one
 "spare": a forked child that has already isolated itself further (its own user, mount and
 IPC namespaces, fresh /tmp and /dev/shm, no capabilities, a second seccomp filter) and waits
-for a request. A request goes
-to the spare, which applies the request's rlimits and runs the snippet as `python3 -c` would;
-the zygote relays its output, kills whatever it left behind, reports, and forks the next
-spare. Every snippet thus starts from the same pristine interpreter image, and the isolation
-work is done before its request arrives.
+for a request. A request goes to the spare, which applies the request's rlimits and runs the
+snippet as `python3 -c` would; the zygote relays its output, kills whatever it left behind,
+reports, and forks the next spare. Every snippet thus starts from the same pristine
+interpreter image, and the isolation work is done before its request arrives.
 
 Wire protocol on the zygote's fd 0 and fd 1 as the host gives them:
   host -> zygote: u32be length + JSON {code, stdin, limits}   (forwarded to the spare as is)
