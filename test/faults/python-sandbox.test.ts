@@ -99,6 +99,12 @@ const ATTACKS: Attack[] = [
     expect: { status: 'ok', stdout: '-1 1\n' },
   },
   {
+    name: "lowering the zygote's limits and priority for later runs",
+    contained_by: 'zygote retires itself when changed',
+    code: 'import os, resource\nresource.prlimit(2, resource.RLIMIT_NOFILE, (20, 20))\nos.setpriority(os.PRIO_PROCESS, 2, 19)\nprint("changed")',
+    expect: { status: 'error', error: /change its limits/ },
+  },
+  {
     name: 'socket buffers (kernel memory no cgroup counts)',
     contained_by: 'seccomp (socket, socketpair)',
     code: 'import socket\nsocket.socketpair()',

@@ -239,6 +239,23 @@ describe('python-bwrap: limits', () => {
     await expectHealthy();
   });
 
+  it("keeps a snippet's changes to its zygote's limits and scheduling from reaching later snippets", async () => {
+    const result = await run(
+      'import os, resource\nresource.prlimit(2, resource.RLIMIT_NOFILE, (20, 20))\nos.setpriority(os.PRIO_PROCESS, 2, 19)\nos.sched_setaffinity(2, {0})\nprint("changed")',
+    );
+    expect(result).toMatchObject({ status: 'error', stdout: 'changed\n', error: expect.stringMatching(/change its limits/) });
+    const check = 'import os, resource\nprint(resource.getrlimit(resource.RLIMIT_NOFILE), os.getpriority(os.PRIO_PROCESS, 0), len(os.sched_getaffinity(0)) == os.cpu_count())';
+    for (let i = 0; i < 2 * POOL_SIZE; i++) expect(await run(check)).toMatchObject({ status: 'ok', stdout: '(256, 256) 0 True\n' });
+  });
+
+  it('gives each snippet its own session, so its autogroup niceness goes with it', async () => {
+    const niced = await run('open("/proc/self/autogroup", "w").write("19")\nimport os\nprint(os.getsid(0) == os.getpid())');
+    expect(niced).toMatchObject({ status: 'ok', stdout: 'True\n' });
+    for (let i = 0; i < 2 * POOL_SIZE; i++) {
+      expect(await run('print(open("/proc/self/autogroup").read().split()[-1])')).toMatchObject({ status: 'ok', stdout: '0\n' });
+    }
+  });
+
   it('survives a snippet killing its own supervisor', async () => {
     const result = await run('import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time; time.sleep(5)');
     expect(result.status).toBe('error');

@@ -41,7 +41,7 @@ export function classify(run: RunRecord): { status: ExecStatus; error: string | 
       error: `memory limit exceeded: the run's processes, files and pipes together passed memory_mb (${run.memoryMb} MiB) and the out-of-memory killer stopped it`,
     };
   }
-  if (!run.done) return { status: 'error', error: 'the sandbox exited unexpectedly (did the snippet kill its parent?)' };
+  if (!run.done) return { status: 'error', error: 'the sandbox exited unexpectedly (did the snippet kill its parent, or change its limits?)' };
   const { outcome, signal, exitCode } = run.done;
   if (signal !== null) {
     const name = signalName(signal);

@@ -185,7 +185,8 @@ def sweep_descendants():
 
 
 def supervise(channel, poll, spare):
-    """Relays the child's output until it has exited and every copy of its pipes is closed."""
+    """Relays the child's output until it has exited and every copy of its pipes is closed;
+    returns the payload of its D frame."""
     pidfd = os.pidfd_open(spare.pid)
     streams = {spare.stdout_r: b"O", spare.stderr_r: b"E", spare.report_r: None}
     for fd in (*streams, pidfd):
@@ -212,12 +213,29 @@ def supervise(channel, poll, spare):
                 channel.send(kind, data)
     exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
     term_signal = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-    channel.send(b"D", struct.pack(">iiI", exit_code, term_signal, spare.pid) + report)
+    return struct.pack(">iiI", exit_code, term_signal, spare.pid) + report
+
+
+RLIMITS = [getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")]
+
+
+def inheritable_state():
+    """What a snippet's processes can change in the zygote from outside, as the same host user
+    (prlimit, setpriority, sched_setaffinity, sched_setscheduler): every later spare would
+    inherit it."""
+    return (
+        [resource.getrlimit(limit) for limit in RLIMITS],
+        os.getpriority(os.PRIO_PROCESS, 0),
+        os.sched_getscheduler(0),
+        os.sched_getparam(0),
+        os.sched_getaffinity(0),
+    )
 
 
 def serve_forever(channel, ready_info):
     """Serves requests one at a time. Returns only in a forked child: the spare it must be."""
     poll = select.epoll()
+    pristine = inheritable_state()
     while True:
         spare = Spare(keep_in_child=(poll.fileno(),))
         if spare.is_child:
@@ -232,7 +250,11 @@ def serve_forever(channel, ready_info):
             sys.exit(0)  # the host closed the channel; the spare goes with the sandbox
         write_all(spare.request_w, request)
         os.close(spare.request_w)
-        supervise(channel, poll, spare)
+        done = supervise(channel, poll, spare)
+        if inheritable_state() != pristine:
+            # Without a D frame the host counts the run as the sandbox dying, and replaces it.
+            sys.exit("python sandbox: a snippet changed the zygote's limits or scheduling; retiring this sandbox")
+        channel.send(b"D", done)
 
 
 # ----------------------------------------------------------------- child side
@@ -285,6 +307,9 @@ def isolate():
     then takes away every capability, every way to make more namespaces or mounts, and
     memfd_create; returns the memfd that will hold its stdin."""
     uid, gid = os.getuid(), os.getgid()
+    # A session and process group of its own: its own scheduler autogroup (whose niceness a
+    # snippet may raise), and kill(0) or setpriority(PRIO_PGRP, 0) reach only its processes.
+    os.setsid()
     # The new user namespace grants the capabilities the mounts below need (dropped after),
     # and comes with its own keyrings, so nothing a snippet keeps there outlives it.
     check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC), "unshare")
