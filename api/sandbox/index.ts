@@ -5,6 +5,12 @@ import { LANGUAGES, type ExecRequest, type ExecResult, type Executor, type Langu
 
 export type { ExecRequest, ExecResult, Executor, Language } from './types.ts';
 
+export interface ExecutorDescription {
+  executor: string | null;
+  reason?: string;
+  containment?: Readonly<Record<string, unknown>>;
+}
+
 /** What a caller may leave out: limits fall back to the server's defaults. */
 export interface ExecInput {
   language: Language;
@@ -46,13 +52,13 @@ export class Sandbox {
     return this.options.limits;
   }
 
-  /** Language → executor name, or null with the reason it is unavailable. */
-  describe(): Record<Language, { executor: string | null; reason?: string }> {
-    const out = {} as Record<Language, { executor: string | null; reason?: string }>;
+  /** Language → executor name (with what contains its runs, when it says), or null with the reason it is unavailable. */
+  describe(): Record<Language, ExecutorDescription> {
+    const out = {} as Record<Language, ExecutorDescription>;
     for (const language of LANGUAGES) {
       const entry = this.byLanguage.get(language);
       out[language] = entry
-        ? { executor: entry.executor.name }
+        ? { executor: entry.executor.name, ...(entry.executor.containment ? { containment: entry.executor.containment } : {}) }
         : { executor: null, reason: this.options.unavailableReasons?.[language] ?? 'no executor configured' };
     }
     return out;

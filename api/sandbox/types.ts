@@ -39,6 +39,8 @@ export interface Executor {
   readonly languages: readonly Language[];
   /** How many executions this driver runs well at once (e.g. its pool size); the Sandbox bounds concurrency by it. */
   readonly concurrency?: number;
+  /** What contains a run on this host, shown in /v1/info (python-bwrap: cgroup, seccomp, tmpfs, what is not contained). */
+  readonly containment?: Readonly<Record<string, unknown>>;
   /** Never throws for problems with the snippet itself: those are ExecResult statuses. */
   execute(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult>;
   /** Releases pooled processes, threads or wasm modules. */

@@ -2,20 +2,41 @@ import { readFileSync } from 'node:fs';
 import { OutputCollector } from '../output.ts';
 import type { ExecRequest, ExecResult, Executor } from '../types.ts';
 import { bwrapArgs } from './bwrap.ts';
+import { setUpContainment, type Containment, type ContainmentReport } from './containment.ts';
 import { PythonUnavailableError, resolveOptions, type PythonExecutorOptions, type ResolvedOptions } from './options.ts';
 import { ZygotePool } from './pool.ts';
-import type { DoneInfo, ZygoteRequest } from './protocol.ts';
+import type { ZygoteRequest } from './protocol.ts';
 import { classify, type StopReason } from './result.ts';
-import { Zygote, type SandboxCommand } from './zygote.ts';
+import { Zygote, type RunOutcome, type SandboxCommand } from './zygote.ts';
 
+export type { ContainmentReport } from './containment.ts';
 export { PYTHON_DEFAULTS, PythonUnavailableError, type PythonExecutorOptions } from './options.ts';
 
 export const PYTHON_EXECUTOR_NAME = 'python-bwrap';
 
 const zygoteSource = readFileSync(new URL('./zygote.py', import.meta.url), 'utf8');
 
-function sandboxCommand(options: ResolvedOptions): SandboxCommand {
-  return { bwrapBin: options.bwrapBin, args: bwrapArgs(options, zygoteSource), user: options.sandboxUser };
+/** Processes in a sandbox besides the snippet's: bwrap, the sandbox's init and the zygote. */
+const SANDBOX_OWN_TASKS = 3;
+
+function sandboxCommand(options: ResolvedOptions, containment: Containment): SandboxCommand {
+  const { cgroups, sandboxFilter, snippetFilter } = containment;
+  return {
+    bwrapBin: options.bwrapBin,
+    args: bwrapArgs(options, zygoteSource, { sandboxFilter, snippetFilter, cgroup: cgroups !== null }),
+    user: options.sandboxUser,
+    sandboxFilter,
+    cgroups,
+    maxTasks: options.maxProcesses + SANDBOX_OWN_TASKS,
+  };
+}
+
+/** Python reads stdin as UTF-8, which has no encoding for half a surrogate pair. */
+function invalidStdin(stdin: string): string | null {
+  const lone = /\p{Surrogate}/u.exec(stdin);
+  if (!lone) return null;
+  const unit = lone[0].charCodeAt(0).toString(16).toUpperCase();
+  return `invalid stdin: a lone UTF-16 surrogate (U+${unit}) at index ${lone.index} has no UTF-8 encoding; send stdin as valid Unicode text`;
 }
 
 function zygoteRequest(req: ExecRequest, options: ResolvedOptions): ZygoteRequest {
@@ -36,13 +57,16 @@ function zygoteRequest(req: ExecRequest, options: ResolvedOptions): ZygoteReques
  * Throws PythonUnavailableError when bwrap or the interpreter is missing; call probePython
  * first to also check that sandboxes actually start on this host.
  */
-export function createPythonExecutor(options: PythonExecutorOptions = {}): Executor {
+export function createPythonExecutor(options: PythonExecutorOptions = {}): Executor & { containment: ContainmentReport } {
   const resolved = resolveOptions(options);
-  const command = sandboxCommand(resolved);
+  const containment = setUpContainment(resolved);
+  const command = sandboxCommand(resolved, containment);
   const pool = new ZygotePool(resolved.poolSize, () => new Zygote(command));
   pool.fill();
 
   async function execute(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
+    const stdinProblem = invalidStdin(req.stdin);
+    if (stdinProblem) return refused(stdinProblem);
     const zygote = await pool.acquire(signal);
     const started = performance.now();
     const stdout = new OutputCollector(req.maxOutputBytes);
@@ -61,24 +85,25 @@ export function createPythonExecutor(options: PythonExecutorOptions = {}): Execu
     const timer = setTimeout(() => stop('timeout'), req.timeoutMs);
     const onAbort = () => stop('aborted');
     signal?.addEventListener('abort', onAbort, { once: true });
-    let done: DoneInfo | null = null;
+    let outcome: RunOutcome = { done: null, oomKilled: false };
     try {
-      done = await zygote.run(zygoteRequest(req, resolved), { stdout: collect(stdout), stderr: collect(stderr) });
+      outcome = await zygote.run(zygoteRequest(req, resolved), { stdout: collect(stdout), stderr: collect(stderr) });
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      pool.release(zygote, done !== null && stopped === null);
+      pool.release(zygote, outcome.done !== null && stopped === null);
     }
     if (stopped === 'aborted') throw signal?.reason;
     const out = stdout.result();
     const err = stderr.result();
     const { status, error } = classify({
       stopped,
-      done,
+      ...outcome,
       stdout: out,
       stderr: err,
       outputBytes: stdout.bytesSeen + stderr.bytesSeen,
       timeoutMs: req.timeoutMs,
+      memoryMb: req.memoryMb,
       maxOutputBytes: req.maxOutputBytes,
     });
     return {
@@ -96,8 +121,25 @@ export function createPythonExecutor(options: PythonExecutorOptions = {}): Execu
     name: PYTHON_EXECUTOR_NAME,
     languages: ['python'],
     concurrency: resolved.poolSize,
+    containment: containment.report,
     execute,
-    dispose: () => pool.dispose(),
+    dispose: async () => {
+      await pool.dispose();
+      containment.cgroups?.dispose();
+    },
+  };
+}
+
+/** The result of a request refused before it reached a sandbox. */
+function refused(error: string): ExecResult {
+  return {
+    status: 'error',
+    stdout: '',
+    stderr: '',
+    error,
+    truncated: { stdout: false, stderr: false },
+    duration_ms: 0,
+    executor: PYTHON_EXECUTOR_NAME,
   };
 }
 
@@ -109,6 +151,8 @@ export interface PythonProbe {
   python?: string;
   hasSympy: boolean;
   hasNumpy: boolean;
+  /** What contains a run on this host (the probe's sandbox ran under it). */
+  containment?: ContainmentReport;
 }
 
 const PROBE_TIMEOUT_MS = 20_000;
@@ -126,25 +170,39 @@ export async function probePython(options: PythonExecutorOptions = {}): Promise<
     if (error instanceof PythonUnavailableError) return unavailable(error.message);
     throw error;
   }
-  const zygote = new Zygote(sandboxCommand(resolved));
+  const containment = setUpContainment(resolved);
+  let zygote: Zygote;
+  try {
+    zygote = new Zygote(sandboxCommand(resolved, containment));
+  } catch (error) {
+    containment.cgroups?.dispose();
+    return unavailable(`could not make the sandbox's cgroup: ${(error as Error).message}`);
+  }
   const timer = setTimeout(() => zygote.kill(), PROBE_TIMEOUT_MS);
   try {
     const info = await zygote.ready;
     const stdout = new OutputCollector(4096);
     const stderr = new OutputCollector(4096);
-    const done = await zygote.run(
+    const { done } = await zygote.run(
       zygoteRequest({ language: 'python', code: 'print(input())', stdin: 'sandbox ok', timeoutMs: 5000, memoryMb: 64, maxOutputBytes: 4096 }, resolved),
       { stdout: (c) => stdout.push(c), stderr: (c) => stderr.push(c) },
     );
     if (done?.outcome?.kind !== 'ok' || stdout.result().text !== 'sandbox ok\n') {
       return unavailable(`a test snippet failed in the python sandbox: ${stderr.result().text.trim() || 'no output'}`);
     }
-    return { available: true, python: info.python, hasSympy: info.modules.sympy, hasNumpy: info.modules.numpy };
+    return {
+      available: true,
+      python: info.python,
+      hasSympy: info.modules.sympy,
+      hasNumpy: info.modules.numpy,
+      containment: containment.report,
+    };
   } catch (error) {
     return unavailable((error as Error).message);
   } finally {
     clearTimeout(timer);
     zygote.kill();
     await zygote.closed;
+    containment.cgroups?.dispose();
   }
 }

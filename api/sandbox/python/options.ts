@@ -23,6 +23,14 @@ export interface PythonExecutorOptions {
   maxOpenFiles?: number;
   /** Size of each of the snippet's fresh /tmp and /dev/shm (tmpfs, so it is memory); also its RLIMIT_FSIZE. */
   tmpfsMb?: number;
+  /** Files, directories and links each of those tmpfs may hold (each inode is kernel memory). */
+  tmpfsInodes?: number;
+  /**
+   * Give each sandbox a memory and pids cgroup, so that a run's memory ceiling counts all its
+   * processes, files and kernel objects (default true; used when the host lets Node create
+   * cgroups, see cgroup.ts). False leaves only the per-process limits.
+   */
+  cgroups?: boolean;
   /** A snippet whose stdout and stderr together pass this multiple of maxOutputBytes is killed (status output_limit). */
   outputFloodFactor?: number;
   /**
@@ -43,6 +51,8 @@ export const PYTHON_DEFAULTS = {
   maxProcesses: 16,
   maxOpenFiles: 256,
   tmpfsMb: 64,
+  tmpfsInodes: 4096,
+  cgroups: true,
   outputFloodFactor: 4,
 } as const;
 
@@ -74,6 +84,8 @@ export function resolveOptions(options: PythonExecutorOptions = {}): ResolvedOpt
     maxProcesses: options.maxProcesses ?? PYTHON_DEFAULTS.maxProcesses,
     maxOpenFiles: options.maxOpenFiles ?? PYTHON_DEFAULTS.maxOpenFiles,
     tmpfsMb: options.tmpfsMb ?? PYTHON_DEFAULTS.tmpfsMb,
+    tmpfsInodes: options.tmpfsInodes ?? PYTHON_DEFAULTS.tmpfsInodes,
+    cgroups: options.cgroups ?? PYTHON_DEFAULTS.cgroups,
     outputFloodFactor: options.outputFloodFactor ?? PYTHON_DEFAULTS.outputFloodFactor,
     sandboxUser: options.sandboxUser !== undefined ? options.sandboxUser : process.getuid?.() === 0 ? NOBODY : null,
   };

@@ -8,8 +8,8 @@ interface Waiter {
 /**
  * Keeps `size` zygotes started, so that a request only waits for one that is idle. A zygote
  * that dies or is killed (timeout, output flood) is replaced in the background. A zygote that
- * fails to start fails the requests waiting for it instead of being retried in a loop; the
- * next request tries again.
+ * cannot be made (`start` throws) or fails to start fails the requests waiting for it instead
+ * of being retried in a loop; the next request tries again.
  */
 export class ZygotePool {
   private readonly all = new Set<Zygote>();
@@ -22,9 +22,9 @@ export class ZygotePool {
     private readonly start: () => Zygote,
   ) {}
 
-  /** Starts zygotes until `size` exist. */
+  /** Starts zygotes until `size` exist, or one cannot be made. */
   fill(): void {
-    while (!this.disposed && this.all.size < this.size) this.add();
+    while (!this.disposed && this.all.size < this.size && this.add());
   }
 
   /** An idle zygote, now owned by the caller until release(). */
@@ -69,8 +69,14 @@ export class ZygotePool {
     await Promise.all(zygotes.map((z) => z.closed));
   }
 
-  private add(): void {
-    const zygote = this.start();
+  private add(): boolean {
+    let zygote: Zygote;
+    try {
+      zygote = this.start();
+    } catch (error) {
+      this.failWaiters(error);
+      return false;
+    }
     this.all.add(zygote);
     let started = false;
     zygote.ready.then(
@@ -79,9 +85,7 @@ export class ZygotePool {
         if (this.disposed) zygote.kill();
         else this.offer(zygote);
       },
-      (error: unknown) => {
-        for (const waiter of this.waiters.splice(0)) waiter.reject(error);
-      },
+      (error: unknown) => this.failWaiters(error),
     );
     void zygote.closed.then(() => {
       this.all.delete(zygote);
@@ -89,6 +93,11 @@ export class ZygotePool {
       if (i >= 0) this.idle.splice(i, 1);
       if (started) this.fill();
     });
+    return true;
+  }
+
+  private failWaiters(error: unknown): void {
+    for (const waiter of this.waiters.splice(0)) waiter.reject(error);
   }
 
   private offer(zygote: Zygote): void {

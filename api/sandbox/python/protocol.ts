@@ -21,6 +21,8 @@ export interface ZygoteRequest {
 export interface ReadyInfo {
   python: string;
   modules: { sympy: boolean; numpy: boolean };
+  /** The zygote's private writable memory: at most what a forked child copies on write beyond its own allocations. */
+  image_bytes: number;
 }
 
 /** The child's own verdict, written just before interpreter shutdown. */

@@ -2,14 +2,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecRequest, ExecResult, Executor } from '../types.ts';
-import { createPythonExecutor, probePython, PythonUnavailableError } from './index.ts';
+import { createPythonExecutor, probePython, PythonUnavailableError, type ContainmentReport } from './index.ts';
 
 // Set before the sandboxes start, so a leak of Node's environment would show.
 const SECRET = `cir-secret-${process.pid}-${Date.now()}`;
 process.env.CIR_TEST_SECRET = SECRET;
 
 const POOL_SIZE = 2;
-let executor: Executor;
+let executor: Executor & { containment: ContainmentReport };
 
 beforeAll(async () => {
   // No skipping: a host without bwrap (or without user namespaces) fails the suite, saying why.
@@ -91,6 +91,22 @@ describe('python-bwrap: availability', () => {
     expect(() => createPythonExecutor({ bwrapBin: '/nonexistent/bwrap' })).toThrow(PythonUnavailableError);
   });
 
+  it('reports what contains its runs: on these machines, everything', () => {
+    expect(executor.containment).toEqual({
+      cgroup: 'v1',
+      seccomp: 'x86_64',
+      tmpfs: { size_mb: 64, inodes: 4096 },
+      max_processes: 16,
+      not_contained: [],
+    });
+  });
+
+  it('says what a host without cgroups leaves uncontained', async () => {
+    const probe = await probePython({ cgroups: false });
+    expect(probe).toMatchObject({ available: true, containment: { cgroup: null, seccomp: 'x86_64' } });
+    expect(probe.containment!.not_contained).toEqual([expect.stringMatching(/^no cgroup \(turned off.*max_processes × memory_mb/)]);
+  });
+
   it('says why when the interpreter is missing', async () => {
     const probe = await probePython({ pythonBin: '/nonexistent/python3' });
     expect(probe).toMatchObject({ available: false });
@@ -103,6 +119,12 @@ describe('python-bwrap: running snippets', () => {
     const result = await run('print("hello", 6 * 7)');
     expect(result).toMatchObject({ status: 'ok', stdout: 'hello 42\n', stderr: '', error: null, executor: 'python-bwrap' });
     expect(result.truncated).toEqual({ stdout: false, stderr: false });
+  });
+
+  it('refuses stdin that has no UTF-8 encoding, saying why', async () => {
+    const result = await run('print(input())', { stdin: 'ab\udc80' });
+    expect(result).toMatchObject({ status: 'error', stdout: '', executor: 'python-bwrap' });
+    expect(result.error).toBe('invalid stdin: a lone UTF-16 surrogate (U+DC80) at index 2 has no UTF-8 encoding; send stdin as valid Unicode text');
   });
 
   it('feeds stdin to the snippet, UTF-8 included', async () => {
@@ -217,6 +239,23 @@ describe('python-bwrap: limits', () => {
     await expectHealthy();
   });
 
+  it("keeps a snippet's changes to its zygote's limits and scheduling from reaching later snippets", async () => {
+    const result = await run(
+      'import os, resource\nresource.prlimit(2, resource.RLIMIT_NOFILE, (20, 20))\nos.setpriority(os.PRIO_PROCESS, 2, 19)\nos.sched_setaffinity(2, {0})\nprint("changed")',
+    );
+    expect(result).toMatchObject({ status: 'error', stdout: 'changed\n', error: expect.stringMatching(/change its limits/) });
+    const check = 'import os, resource\nprint(resource.getrlimit(resource.RLIMIT_NOFILE), os.getpriority(os.PRIO_PROCESS, 0), len(os.sched_getaffinity(0)) == os.cpu_count())';
+    for (let i = 0; i < 2 * POOL_SIZE; i++) expect(await run(check)).toMatchObject({ status: 'ok', stdout: '(256, 256) 0 True\n' });
+  });
+
+  it('gives each snippet its own session, so its autogroup niceness goes with it', async () => {
+    const niced = await run('open("/proc/self/autogroup", "w").write("19")\nimport os\nprint(os.getsid(0) == os.getpid())');
+    expect(niced).toMatchObject({ status: 'ok', stdout: 'True\n' });
+    for (let i = 0; i < 2 * POOL_SIZE; i++) {
+      expect(await run('print(open("/proc/self/autogroup").read().split()[-1])')).toMatchObject({ status: 'ok', stdout: '0\n' });
+    }
+  });
+
   it('survives a snippet killing its own supervisor', async () => {
     const result = await run('import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time; time.sleep(5)');
     expect(result.status).toBe('error');
@@ -276,7 +315,8 @@ describe('python-bwrap: isolation', () => {
         '        print(type(e).__name__)',
       ].join('\n').replace('PORT', String(port)),
     );
-    expect(result).toMatchObject({ status: 'ok', stdout: 'ConnectionRefusedError\nOSError\n' });
+    // The seccomp filter refuses every socket; the empty network namespace is the second line.
+    expect(result).toMatchObject({ status: 'ok', stdout: 'PermissionError\nPermissionError\n' });
     expect(connections).toBe(0);
   });
 
@@ -293,6 +333,24 @@ describe('python-bwrap: isolation', () => {
       const result = await run('import os\nprint(os.listdir("/tmp"), os.listdir("/dev/shm"))');
       expect(result).toMatchObject({ status: 'ok', stdout: '[] []\n' });
     }
+  });
+
+  it('runs every process of the sandbox inside its cgroup', async () => {
+    const result = await run('import subprocess\nsubprocess.Popen(["sleep", "5"])\nimport time; time.sleep(0.5)', { timeoutMs: 3000 });
+    expect(result.status).toBe('ok');
+    const pids = sandboxProcesses(process.pid);
+    expect(pids.length).toBeGreaterThanOrEqual(2 * POOL_SIZE); // bwrap, init, zygote, spare per sandbox
+    for (const pid of pids) {
+      const cgroups = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      expect(cgroups).toMatch(/:memory:.*\/cir-python-\d+-\d+\/sandbox-\d+$/m);
+      expect(cgroups).toMatch(/:pids:.*\/cir-python-\d+-\d+\/sandbox-\d+$/m);
+    }
+  });
+
+  it('has no terminals to open', async () => {
+    const result = await run('import os\nprint(sorted(os.listdir("/dev")))\nos.openpty()');
+    expect(result.stdout).toBe("['fd', 'full', 'null', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'urandom', 'zero']\n");
+    expect(result).toMatchObject({ status: 'error', error: 'FileNotFoundError: [Errno 2] No such file or directory' });
   });
 
   it('runs without capabilities and cannot create namespaces', async () => {

@@ -6,7 +6,7 @@ const clean = { text: '', truncated: false };
 const truncated = { text: 'cut', truncated: true };
 
 function record(done: DoneInfo | null, extra: Partial<RunRecord> = {}): RunRecord {
-  return { stopped: null, done, stdout: clean, stderr: clean, outputBytes: 0, timeoutMs: 1000, maxOutputBytes: 100, ...extra };
+  return { stopped: null, done, oomKilled: false, stdout: clean, stderr: clean, outputBytes: 0, timeoutMs: 1000, memoryMb: 64, maxOutputBytes: 100, ...extra };
 }
 
 const exited = (exitCode: number, outcome: DoneInfo['outcome']): DoneInfo => ({ exitCode, signal: null, outcome });
@@ -44,6 +44,15 @@ describe('classify', () => {
       status: 'output_limit',
       error: 'OSError: x',
     });
+  });
+
+  it("reports the cgroup's out-of-memory kill as memory, whatever else the run did", () => {
+    const oom = { status: 'memory', error: expect.stringMatching(/^memory limit exceeded: .*memory_mb \(64 MiB\)/) };
+    expect(classify(record(exited(0, { kind: 'ok', error: null }), { oomKilled: true }))).toEqual(oom); // a child was killed
+    expect(classify(record(killed(9), { oomKilled: true }))).toEqual(oom);
+    expect(classify(record(null, { oomKilled: true }))).toEqual(oom); // the sandbox itself was killed
+    expect(classify(record(exited(1, { kind: 'memory', error: 'MemoryError' }), { oomKilled: true }))).toEqual({ status: 'memory', error: 'MemoryError' });
+    expect(classify(record(null, { oomKilled: true, stopped: 'timeout' })).status).toBe('timeout');
   });
 
   it('says so when the sandbox itself died', () => {

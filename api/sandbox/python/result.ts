@@ -10,17 +10,21 @@ export interface RunRecord {
   stopped: StopReason;
   /** The zygote's report; null when the sandbox died or was killed before sending one. */
   done: DoneInfo | null;
+  /** The sandbox cgroup's out-of-memory killer killed a process during the run. */
+  oomKilled: boolean;
   stdout: CappedText;
   stderr: CappedText;
   /** stdout and stderr bytes seen, before capping. */
   outputBytes: number;
   timeoutMs: number;
+  memoryMb: number;
   maxOutputBytes: number;
 }
 
 /**
  * Status and model-facing error of a run. Precedence: what Node did (timeout, output kill),
- * then memory and fatal signals, then truncated output, then the snippet's own error.
+ * then memory (the snippet's MemoryError, then the cgroup's out-of-memory killer) and fatal
+ * signals, then truncated output, then the snippet's own error.
  */
 export function classify(run: RunRecord): { status: ExecStatus; error: string | null } {
   if (run.stopped === 'timeout') return { status: 'timeout', error: `timed out after ${run.timeoutMs} ms` };
@@ -30,9 +34,15 @@ export function classify(run: RunRecord): { status: ExecStatus; error: string | 
       error: `output limit exceeded: stopped after ${run.outputBytes} bytes of output (max_output_bytes is ${run.maxOutputBytes})`,
     };
   }
-  if (!run.done) return { status: 'error', error: 'the sandbox exited unexpectedly (did the snippet kill its parent?)' };
+  if (run.done?.outcome?.kind === 'memory') return { status: 'memory', error: run.done.outcome.error ?? 'MemoryError' };
+  if (run.oomKilled) {
+    return {
+      status: 'memory',
+      error: `memory limit exceeded: the run's processes, files and pipes together passed memory_mb (${run.memoryMb} MiB) and the out-of-memory killer stopped it`,
+    };
+  }
+  if (!run.done) return { status: 'error', error: 'the sandbox exited unexpectedly (did the snippet kill its parent, or change its limits?)' };
   const { outcome, signal, exitCode } = run.done;
-  if (outcome?.kind === 'memory') return { status: 'memory', error: outcome.error ?? 'MemoryError' };
   if (signal !== null) {
     const name = signalName(signal);
     // RLIMIT_CPU is the backstop behind the wall clock; SIGKILL from inside the sandbox is the OOM killer.

@@ -3,16 +3,17 @@ In-sandbox zygote of the python-bwrap executor (see README.md beside this file).
 
 Runs as the command of a bubblewrap sandbox and never runs snippet code itself. It keeps one
 "spare": a forked child that has already isolated itself further (its own user, mount and
-IPC namespaces, fresh /tmp and /dev/shm, no capabilities) and waits for a request. A request goes
-to the spare, which applies the request's rlimits and runs the snippet as `python3 -c` would;
-the zygote relays its output, kills whatever it left behind, reports, and forks the next
-spare. Every snippet thus starts from the same pristine interpreter image, and the isolation
-work is done before its request arrives.
+IPC namespaces, fresh /tmp and /dev/shm, no capabilities, a second seccomp filter) and waits
+for a request. A request goes to the spare, which applies the request's rlimits and runs the
+snippet as `python3 -c` would; the zygote relays its output, kills whatever it left behind,
+reports, and forks the next spare. Every snippet thus starts from the same pristine
+interpreter image, and the isolation work is done before its request arrives.
 
 Wire protocol on the zygote's fd 0 and fd 1 as the host gives them:
   host -> zygote: u32be length + JSON {code, stdin, limits}   (forwarded to the spare as is)
   zygote -> host: u8 kind + u32be length + payload, where kind is
-    R  ready, JSON {python, modules: {name: importable}}
+    R  ready, JSON {python, modules: {name: importable}, image_bytes: the zygote's private
+       writable memory, which is what a forked child can copy on write beyond its own allocations}
     O  a chunk of the snippet's stdout        E  a chunk of its stderr
     D  done: i32be exit code (-1 if killed), i32be signal (0 if none), u32be child pid, then
        what was written to the child's report pipe: JSON lines {pid, kind: ok|error|memory,
@@ -26,6 +27,7 @@ kept short and the spare rehearses the request path before it is needed.
 import atexit
 import builtins
 import ctypes
+import fcntl
 import gc
 import importlib.util
 import json
@@ -44,6 +46,8 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -60,9 +64,15 @@ MAX_REPORT_BYTES = 64 * 1024
 MAX_ERROR_CHARS = 4000
 SNIPPET_FILENAME = "<string>"  # what `python3 -c` calls the code, so tracebacks read the same
 SPARE_READY = b"."
-# Settings from the host (bwrap.ts): size of each snippet's /tmp and /dev/shm, modules to preload.
+# Settings from the host (bwrap.ts): size and inodes of each snippet's /tmp and /dev/shm, modules
+# to preload, and the seccomp filter a snippet runs under (sock_filter array, hex; empty for none).
 TMPFS_MB = int(sys.argv[2])
-PRELOAD_MODULES = [name for name in sys.argv[3].split(",") if name]
+TMPFS_INODES = int(sys.argv[3])
+PRELOAD_MODULES = [name for name in sys.argv[4].split(",") if name]
+SNIPPET_FILTER = bytes.fromhex(sys.argv[5])
+STDIN_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+# The out-of-memory killer of the sandbox's cgroup takes snippet processes first, the zygote last.
+OOM_SCORE_ADJ = "1000"
 
 libc = ctypes.CDLL(None, use_errno=True)
 with open("/proc/sys/kernel/cap_last_cap") as f:
@@ -175,7 +185,8 @@ def sweep_descendants():
 
 
 def supervise(channel, poll, spare):
-    """Relays the child's output until it has exited and every copy of its pipes is closed."""
+    """Relays the child's output until it has exited and every copy of its pipes is closed;
+    returns the payload of its D frame."""
     pidfd = os.pidfd_open(spare.pid)
     streams = {spare.stdout_r: b"O", spare.stderr_r: b"E", spare.report_r: None}
     for fd in (*streams, pidfd):
@@ -202,12 +213,29 @@ def supervise(channel, poll, spare):
                 channel.send(kind, data)
     exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
     term_signal = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-    channel.send(b"D", struct.pack(">iiI", exit_code, term_signal, spare.pid) + report)
+    return struct.pack(">iiI", exit_code, term_signal, spare.pid) + report
+
+
+RLIMITS = [getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")]
+
+
+def inheritable_state():
+    """What a snippet's processes can change in the zygote from outside, as the same host user
+    (prlimit, setpriority, sched_setaffinity, sched_setscheduler): every later spare would
+    inherit it."""
+    return (
+        [resource.getrlimit(limit) for limit in RLIMITS],
+        os.getpriority(os.PRIO_PROCESS, 0),
+        os.sched_getscheduler(0),
+        os.sched_getparam(0),
+        os.sched_getaffinity(0),
+    )
 
 
 def serve_forever(channel, ready_info):
     """Serves requests one at a time. Returns only in a forked child: the spare it must be."""
     poll = select.epoll()
+    pristine = inheritable_state()
     while True:
         spare = Spare(keep_in_child=(poll.fileno(),))
         if spare.is_child:
@@ -222,15 +250,23 @@ def serve_forever(channel, ready_info):
             sys.exit(0)  # the host closed the channel; the spare goes with the sandbox
         write_all(spare.request_w, request)
         os.close(spare.request_w)
-        supervise(channel, poll, spare)
+        done = supervise(channel, poll, spare)
+        if inheritable_state() != pristine:
+            # Without a D frame the host counts the run as the sandbox dying, and replaces it.
+            sys.exit("python sandbox: a snippet changed the zygote's limits or scheduling; retiring this sandbox")
+        channel.send(b"D", done)
 
 
 # ----------------------------------------------------------------- child side
 
 
-def mount_tmpfs(path, size_mb):
-    options = f"size={size_mb}m,mode=1777".encode()
+def mount_tmpfs(path):
+    options = f"size={TMPFS_MB}m,nr_inodes={TMPFS_INODES},mode=1777".encode()
     check(libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options), f"mount {path}")
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
 class CapHeader(ctypes.Structure):
@@ -257,22 +293,39 @@ def write_file(path, text):
         os.close(fd)
 
 
+def install_snippet_filter():
+    """Stacks the snippet's seccomp filter on the sandbox's (no_new_privs is already set)."""
+    if not SNIPPET_FILTER:
+        return
+    program = ctypes.create_string_buffer(SNIPPET_FILTER, len(SNIPPET_FILTER))
+    fprog = SockFprog(len(SNIPPET_FILTER) // 8, ctypes.cast(program, ctypes.c_void_p))
+    check(libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog), 0, 0), "seccomp")
+
+
 def isolate():
     """Gives this child user, mount and IPC namespaces of its own, a fresh /tmp and /dev/shm,
-    then takes away every capability and every way to make more namespaces."""
+    then takes away every capability, every way to make more namespaces or mounts, and
+    memfd_create; returns the memfd that will hold its stdin."""
     uid, gid = os.getuid(), os.getgid()
+    # A session and process group of its own: its own scheduler autogroup (whose niceness a
+    # snippet may raise), and kill(0) or setpriority(PRIO_PGRP, 0) reach only its processes.
+    os.setsid()
     # The new user namespace grants the capabilities the mounts below need (dropped after),
     # and comes with its own keyrings, so nothing a snippet keeps there outlives it.
     check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC), "unshare")
     write_file("/proc/self/setgroups", "deny")
     write_file("/proc/self/uid_map", f"{uid} {uid} 1")
     write_file("/proc/self/gid_map", f"{gid} {gid} 1")
-    mount_tmpfs("/tmp", TMPFS_MB)
-    mount_tmpfs("/dev/shm", TMPFS_MB)
+    mount_tmpfs("/tmp")
+    mount_tmpfs("/dev/shm")
     # Without capabilities the only way to new namespaces is a new user namespace: forbid it.
     write_file("/proc/sys/user/max_user_namespaces", "0")
+    write_file("/proc/self/oom_score_adj", OOM_SCORE_ADJ)
+    stdin_fd = os.memfd_create("stdin", os.MFD_ALLOW_SEALING)
     drop_capabilities()
+    install_snippet_filter()
     os.chdir("/tmp")
+    return stdin_fd
 
 
 def address_space_bytes():
@@ -303,7 +356,6 @@ def rehearse():
     """Runs the request path once on a dummy request, taking its page faults while waiting."""
     request = json.loads(REHEARSAL)
     exec(compile(request["code"], SNIPPET_FILENAME, "exec"), {"__builtins__": builtins})
-    os.close(os.memfd_create("stdin"))
     report_line(0, "ok", None)
 
 
@@ -321,15 +373,16 @@ def fresh_main_module():
     return main
 
 
-def receive_request(spare):
-    """Blocks until the zygote hands over a request; then puts stdin and the pipes on fds 0-2."""
+def receive_request(spare, stdin_fd):
+    """Blocks until the zygote hands over a request; then puts stdin (sealed: it can neither
+    change nor grow) and the pipes on fds 0-2."""
     message = read_message(spare.request_r)
     if message is None:
         os._exit(0)  # the zygote is gone
     os.close(spare.request_r)
     request = json.loads(message[4:])
-    stdin_fd = os.memfd_create("stdin")
     write_all(stdin_fd, request["stdin"].encode())
+    fcntl.fcntl(stdin_fd, fcntl.F_ADD_SEALS, STDIN_SEALS)
     os.lseek(stdin_fd, 0, os.SEEK_SET)
     for fd, target in ((stdin_fd, 0), (spare.stdout_w, 1), (spare.stderr_w, 2)):
         os.dup2(fd, target)
@@ -380,7 +433,7 @@ def run_snippet(spare):
     """Prepares this spare, then runs its request like `python3 -c` and exits."""
     global emergency_reserve
     try:
-        isolate()
+        stdin_fd = isolate()
     except BaseException:
         traceback.print_exc()  # fd 2 is still the zygote's: host diagnostics
         os._exit(70)
@@ -389,7 +442,7 @@ def run_snippet(spare):
     base_bytes = address_space_bytes()
     write_all(spare.report_w, SPARE_READY)
 
-    request = receive_request(spare)
+    request = receive_request(spare, stdin_fd)
     apply_limits(request["limits"], base_bytes)
     code = request["code"]
     linecache.cache[SNIPPET_FILENAME] = (len(code), None, code.splitlines(True), SNIPPET_FILENAME)
@@ -416,6 +469,13 @@ def run_snippet(spare):
     finish("ok", None, 0)
 
 
+def private_memory_bytes():
+    """The zygote's private writable memory (data, heap, stack)."""
+    with open("/proc/self/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return sum(int(fields[name].split()[0]) * 1024 for name in ("VmData", "VmStk"))
+
+
 def main():
     channel = Channel()
     check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
@@ -427,6 +487,7 @@ def main():
     ready_info = {
         "python": sys.version.split()[0],
         "modules": {name: importlib.util.find_spec(name) is not None for name in ("sympy", "numpy")},
+        "image_bytes": private_memory_bytes(),
     }
     # What exists now is never collected, so a child's GC passes leave those pages alone
     # instead of faulting in a copy of the whole heap.
