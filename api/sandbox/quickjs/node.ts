@@ -103,7 +103,9 @@ class SandboxThread {
     this.worker.ref();
     const cancel = new Int32Array(new SharedArrayBuffer(4));
     const onAbort = () => Atomics.store(cancel, 0, 1);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // An abort that came before this run began fires no event any more: it is read here.
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     return new Promise<RunOutcome>((resolve) => {
       const timer = setTimeout(() => this.die({ kind: 'killed' }), hardLimitMs);
       this.settle = (outcome) => {
@@ -147,7 +149,7 @@ class QuickJSThreadPool implements Executor {
   /** Started (ready) threads that have not died: idle or running. */
   private readonly live = new Set<SandboxThread>();
   private readonly idle: SandboxThread[] = [];
-  private readonly waiting: { resolve: (thread: SandboxThread) => void; reject: (error: Error) => void }[] = [];
+  private readonly waiting: { resolve: (thread: SandboxThread) => void; reject: (error: unknown) => void }[] = [];
   private startError: Error | null = null;
   private disposed = false;
 
@@ -166,7 +168,7 @@ class QuickJSThreadPool implements Executor {
 
   async execute(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
     signal?.throwIfAborted();
-    const thread = await this.acquire();
+    const thread = await this.acquire(signal);
     const started = performance.now();
     const outcome = await thread.run(request, request.timeoutMs + this.graceMs, signal);
     if (outcome.kind === 'result') {
@@ -222,12 +224,34 @@ class QuickJSThreadPool implements Executor {
     this.startThread();
   }
 
-  private acquire(): Promise<SandboxThread> {
+  /**
+   * An idle thread, or the next one freed (or started). A caller that gives up while waiting leaves
+   * the queue at once: its abort would otherwise fire before its run began, unseen by the run.
+   */
+  private acquire(signal?: AbortSignal): Promise<SandboxThread> {
     if (this.disposed) return Promise.reject(new Error('the QuickJS executor was disposed'));
     const thread = this.idle.pop();
     if (thread) return Promise.resolve(thread);
     if (this.live.size === 0 && this.startError) return Promise.reject(this.startFailure());
-    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.waiting.indexOf(waiter);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(signal!.reason);
+      };
+      const waiter = {
+        resolve: (thread: SandboxThread) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(thread);
+        },
+        reject: (error: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(waiter);
+    });
   }
 
   private release(thread: SandboxThread): void {
