@@ -32,9 +32,11 @@ export interface QuickJSNodeExecutorOptions {
   stackBytes?: number;
   /** A run is stopped once it printed this many times max_output_bytes. Default 8. */
   outputFloodFactor?: number;
+  /** A thread whose run grew its wasm memory past this is replaced, giving the memory back. Default 64 MiB. */
+  retireHeapBytes?: number;
 }
 
-const NODE_DEFAULTS = { graceMs: 500, stackBytes: 2 * MiB, outputFloodFactor: 8 } as const;
+const NODE_DEFAULTS = { graceMs: 500, stackBytes: 2 * MiB, outputFloodFactor: 8, retireHeapBytes: 64 * MiB } as const;
 
 /**
  * QuickJS's stack limit sees only the wasm shadow stack, which is 5 MiB in this build; beyond
@@ -87,7 +89,10 @@ class SandboxThread {
       worker.once('exit', (code) => reject(new Error(`sandbox thread exited with code ${code} while starting`)));
     });
     worker.on('message', (message: ThreadMessage) => {
-      if (message.type === 'result') this.finish({ kind: 'result', result: message.result });
+      if (message.type !== 'result') return;
+      this.finish({ kind: 'result', result: message.result });
+      // Replaced like a dead thread, after its result is delivered.
+      if (message.retire) this.die({ kind: 'killed' });
     });
     // A permanent 'error' listener: an unlistened 'error' event would throw in the host.
     worker.on('error', (error: unknown) => this.die({ kind: 'crashed', error: error instanceof Error ? error : new Error(String(error)) }));
@@ -162,7 +167,7 @@ class QuickJSThreadPool implements Executor {
     };
     if (limits.stackBytes > MAX_STACK_BYTES) throw new RangeError(`stackBytes must be at most ${MAX_STACK_BYTES}`);
     this.stackSizeMb = Math.ceil((limits.stackBytes * NATIVE_STACK_PER_QUICKJS_BYTE) / MiB);
-    this.threadData = { wasmModule: compileQuickJSWasm(), limits };
+    this.threadData = { wasmModule: compileQuickJSWasm(), limits, retireHeapBytes: options.retireHeapBytes ?? NODE_DEFAULTS.retireHeapBytes };
     for (let i = 0; i < this.concurrency; i++) this.startThread();
   }
 
