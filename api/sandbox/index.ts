@@ -1,6 +1,6 @@
 import { ApiError } from '../errors.ts';
 import { execLimits, type Config, type ExecLimits } from '../config.ts';
-import { Limiter } from './limiter.ts';
+import { INTERNAL_CALLER, Limiter } from './limiter.ts';
 import { LANGUAGES, type ExecRequest, type ExecResult, type Executor, type Language } from './types.ts';
 
 export type { ExecRequest, ExecResult, Executor, Language } from './types.ts';
@@ -13,6 +13,8 @@ export interface ExecInput {
   memoryMb?: number;
   stdin?: string;
   maxOutputBytes?: number;
+  /** Who the execution counts against in the per-caller quotas (api/middleware/caller); default: in-process work. */
+  caller?: string;
 }
 
 export interface SandboxOptions {
@@ -22,9 +24,19 @@ export interface SandboxOptions {
   concurrency?: number;
   /** Executions allowed to wait per executor before requests get 503. */
   queueLimit: number;
+  /**
+   * Each caller's share of each executor (a server's callers: API keys or client addresses): executions
+   * running at once (default half the executor's concurrency, at least 1) and waiting before 429.
+   * Absent: no per-caller caps, for a process with one caller (the CLI).
+   */
+  callerShare?: { concurrency?: number; queueLimit: number };
   /** Shown instead of a plain "unsupported" when a language has no executor (e.g. why python is off). */
   unavailableReasons?: Partial<Record<Language, string>>;
 }
+
+export type ExecutorDescription =
+  | { executor: string; concurrency: number; queue_limit: number; caller_concurrency: number; caller_queue_limit: number }
+  | { executor: null; reason: string };
 
 /**
  * The sandbox front: routes a request to the executor for its language, resolves and checks
@@ -35,7 +47,13 @@ export class Sandbox {
 
   constructor(private readonly options: SandboxOptions) {
     for (const executor of options.executors) {
-      const limiter = new Limiter(options.concurrency ?? executor.concurrency ?? 4, options.queueLimit);
+      const concurrency = options.concurrency ?? executor.concurrency ?? 4;
+      const share = options.callerShare;
+      const limiter = new Limiter({
+        concurrency,
+        queueLimit: options.queueLimit,
+        ...(share && { callerConcurrency: share.concurrency ?? Math.max(1, Math.ceil(concurrency / 2)), callerQueueLimit: share.queueLimit }),
+      });
       for (const language of executor.languages) {
         if (!this.byLanguage.has(language)) this.byLanguage.set(language, { executor, limiter });
       }
@@ -46,13 +64,19 @@ export class Sandbox {
     return this.options.limits;
   }
 
-  /** Language → executor name, or null with the reason it is unavailable. */
-  describe(): Record<Language, { executor: string | null; reason?: string }> {
-    const out = {} as Record<Language, { executor: string | null; reason?: string }>;
+  /** Language → executor name and its concurrency (with each caller's share), or null with the reason it is unavailable. */
+  describe(): Record<Language, ExecutorDescription> {
+    const out = {} as Record<Language, ExecutorDescription>;
     for (const language of LANGUAGES) {
       const entry = this.byLanguage.get(language);
       out[language] = entry
-        ? { executor: entry.executor.name }
+        ? {
+            executor: entry.executor.name,
+            concurrency: entry.limiter.concurrency,
+            queue_limit: entry.limiter.queueLimit,
+            caller_concurrency: entry.limiter.callerConcurrency,
+            caller_queue_limit: entry.limiter.callerQueueLimit,
+          }
         : { executor: null, reason: this.options.unavailableReasons?.[language] ?? 'no executor configured' };
     }
     return out;
@@ -82,7 +106,7 @@ export class Sandbox {
       throw new ApiError(501, 'unsupported', `language "${input.language}" is not available on this server: ${reason}`);
     }
     const request = this.resolve(input);
-    return entry.limiter.run(() => entry.executor.execute(request, signal), signal);
+    return entry.limiter.run(() => entry.executor.execute(request, signal), signal, input.caller ?? INTERNAL_CALLER);
   }
 
   async dispose(): Promise<void> {
@@ -99,11 +123,15 @@ function within(field: string, value: number | undefined, min: number, range: { 
   return Math.floor(value);
 }
 
-/** The sandbox that a runtime entry builds from the validated config and the executors its host offers. */
+/**
+ * The sandbox that a runtime entry builds from the validated config and the executors its host offers;
+ * `shared`: a server's, whose callers get their shares (CIR_EXEC_CALLER_*), not the CLI's.
+ */
 export function createSandboxFromConfig(
   config: Config,
   executors: Executor[],
   unavailableReasons: Partial<Record<Language, string>> = {},
+  shared = false,
 ): Sandbox {
   return new Sandbox({
     executors,
@@ -111,5 +139,6 @@ export function createSandboxFromConfig(
     concurrency: config.CIR_EXEC_CONCURRENCY,
     queueLimit: config.CIR_EXEC_QUEUE_LIMIT,
     unavailableReasons,
+    ...(shared && { callerShare: { concurrency: config.CIR_EXEC_CALLER_CONCURRENCY, queueLimit: config.CIR_EXEC_CALLER_QUEUE_LIMIT } }),
   });
 }
