@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { echoExecutor, makeApp } from '../../test/api/fixtures.ts';
+import { RawConnection, requestHead } from '../../test/faults/raw-http.ts';
 import { createHttpServer, type HttpLimits } from './server.ts';
 
 /**
@@ -14,10 +14,10 @@ import { createHttpServer, type HttpLimits } from './server.ts';
 const LIMITS: HttpLimits = { headersTimeoutMs: 500, requestTimeoutMs: 1000, idleTimeoutMs: 500, maxConnections: 6, maxConnectionsPerClient: 3 };
 
 let server: Server | undefined;
-const sockets: Socket[] = [];
+const connections: RawConnection[] = [];
 
 afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.destroy();
+  for (const connection of connections.splice(0)) connection.destroy();
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   server = undefined;
 });
@@ -29,92 +29,57 @@ async function start(limits: Partial<HttpLimits> = {}, env: Record<string, strin
   return (server.address() as { port: number }).port;
 }
 
-/** A raw connection: what arrived, and how it ended ('end' from the server, or a reset). */
-function open(port: number, localAddress = '127.0.0.1') {
-  const socket = connect({ port, host: '127.0.0.1', localAddress });
-  sockets.push(socket);
-  let received = '';
-  socket.on('data', (d) => (received += d.toString('latin1')));
-  const ended = new Promise<'end' | 'reset'>((resolve) => {
-    socket.on('error', () => resolve('reset'));
-    socket.on('close', () => resolve('end'));
-  });
-  const connected = new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  return {
-    socket,
-    connected,
-    ended,
-    received: () => received,
-    /** Resolves once `count` complete responses (head and Content-Length body) have arrived. */
-    async responses(count: number): Promise<{ status: number; headers: string; body: string }[]> {
-      for (;;) {
-        const parsed = parseResponses(received);
-        if (parsed.length >= count) return parsed;
-        await new Promise((resolve) => socket.once('data', resolve));
-      }
-    },
-  };
+function open(port: number, localAddress = '127.0.0.1'): RawConnection {
+  const connection = new RawConnection(port, localAddress);
+  connections.push(connection);
+  return connection;
 }
 
-function parseResponses(text: string): { status: number; headers: string; body: string }[] {
-  const out = [];
-  let rest = text;
-  for (;;) {
-    const headEnd = rest.indexOf('\r\n\r\n');
-    if (headEnd < 0) return out;
-    const head = rest.slice(0, headEnd);
-    const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
-    if (rest.length < headEnd + 4 + length) return out;
-    out.push({ status: Number(head.split(' ')[1]), headers: head, body: rest.slice(headEnd + 4, headEnd + 4 + length) });
-    rest = rest.slice(headEnd + 4 + length);
-  }
-}
-
-const POST_HEAD = (length: number | 'chunked') =>
-  `POST /v1/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${length === 'chunked' ? 'Transfer-Encoding: chunked' : `Content-Length: ${length}`}\r\n\r\n`;
+const POST_HEAD = (length: number | 'chunked') => requestHead('POST', '/v1/execute', { length });
+const GET_HEALTH = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
 
 describe('the Node HTTP server', () => {
   it('answers a body over the limit with 413 and serves the next request on the same keep-alive connection', async () => {
     const port = await start({}, { CIR_MAX_BODY_BYTES: '65536' });
     const c = open(port);
     const size = 3 * 1024 * 1024;
-    c.socket.write(POST_HEAD(size));
-    c.socket.write(Buffer.alloc(size, 'a'));
-    c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    c.write(POST_HEAD(size));
+    c.write(Buffer.alloc(size, 'a'));
+    c.write(GET_HEALTH);
     const [tooLarge, health] = await c.responses(2);
     expect(tooLarge!.status).toBe(413);
     expect(JSON.parse(tooLarge!.body)).toMatchObject({ error: { type: 'payload_too_large', message: expect.stringMatching(/exceeds 65536 bytes/) } });
-    expect(tooLarge!.headers).toMatch(/connection: keep-alive/i);
+    expect(tooLarge!.head).toMatch(/connection: keep-alive/i);
     expect(health).toMatchObject({ status: 200, body: '{"status":"ok"}' });
   });
 
   it('answers a chunked body over the limit with 413 and Connection: close, delivered before the close', async () => {
     const port = await start({}, { CIR_MAX_BODY_BYTES: '65536' });
     const c = open(port);
-    c.socket.write(POST_HEAD('chunked'));
+    c.write(POST_HEAD('chunked'));
     const chunk = Buffer.alloc(16384, 'a');
-    for (let i = 0; i < 8; i++) c.socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+    for (let i = 0; i < 8; i++) c.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
     const [tooLarge] = await c.responses(1);
     expect(tooLarge!.status).toBe(413);
-    expect(tooLarge!.headers).toMatch(/connection: close/i);
+    expect(tooLarge!.head).toMatch(/connection: close/i);
     await c.ended;
   });
 
   it('cuts a request whose headers stall, at the headers timeout', async () => {
     const port = await start();
     const c = open(port);
-    c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    c.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
     const started = performance.now();
     await c.ended;
     expect(performance.now() - started).toBeGreaterThanOrEqual(LIMITS.headersTimeoutMs - 50);
-    expect(c.received()).toMatch(/^HTTP\/1.1 408/);
+    expect(c.text()).toMatch(/^HTTP\/1.1 408/);
   });
 
   it('cuts a request whose body stalls, at the request timeout', async () => {
     const port = await start();
     const c = open(port);
-    c.socket.write(POST_HEAD(1000));
-    c.socket.write('{"language": "javascript", ');
+    c.write(POST_HEAD(1000));
+    c.write('{"language": "javascript", ');
     const started = performance.now();
     await c.ended;
     expect(performance.now() - started).toBeGreaterThanOrEqual(LIMITS.requestTimeoutMs - LIMITS.headersTimeoutMs);
@@ -123,7 +88,7 @@ describe('the Node HTTP server', () => {
   it('closes an idle keep-alive connection after the idle timeout', async () => {
     const port = await start();
     const c = open(port);
-    c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    c.write(GET_HEALTH);
     expect((await c.responses(1))[0]!.status).toBe(200);
     await c.ended;
   });
@@ -133,23 +98,23 @@ describe('the Node HTTP server', () => {
     const held = Array.from({ length: LIMITS.maxConnectionsPerClient }, () => open(port));
     await Promise.all(held.map((c) => c.connected));
     // The server counts a connection once it accepts it; a request answered on each proves they are counted.
-    for (const c of held) c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    for (const c of held) c.write(GET_HEALTH);
     await Promise.all(held.map((c) => c.responses(1)));
     const refused = open(port);
     const [answer] = await refused.responses(1);
     expect(answer!.status).toBe(503);
-    expect(answer!.headers).toMatch(/retry-after: 1/i);
+    expect(answer!.head).toMatch(/retry-after: 1/i);
     expect(JSON.parse(answer!.body).error.message).toMatch(/127\.0\.0\.1 has 3 connections open, the limit per client/);
     await refused.ended;
     const other = open(port, '127.0.0.2');
-    other.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    other.write(GET_HEALTH);
     expect((await other.responses(1))[0]!.status).toBe(200);
     // A closed connection frees its place, once the server has seen the close (retried until then).
-    held[0]!.socket.destroy();
+    held[0]!.destroy();
     let status = 503;
     for (let attempt = 0; status === 503 && attempt < 100; attempt++) {
       const again = open(port);
-      again.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      again.write(GET_HEALTH);
       status = (await again.responses(1))[0]!.status;
     }
     expect(status).toBe(200);
@@ -158,7 +123,7 @@ describe('the Node HTTP server', () => {
   it('answers connections past the server-wide cap with 503', async () => {
     const port = await start({ maxConnections: 2, maxConnectionsPerClient: 2, idleTimeoutMs: 10_000 });
     const held = ['127.0.0.2', '127.0.0.3'].map((address) => open(port, address));
-    for (const c of held) c.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    for (const c of held) c.write(GET_HEALTH);
     await Promise.all(held.map((c) => c.responses(1)));
     const refused = open(port, '127.0.0.4');
     const [answer] = await refused.responses(1);

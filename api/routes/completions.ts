@@ -6,7 +6,7 @@ import { ApiError, badRequest } from '../errors.ts';
 import { RemoteModelError } from '../models/openai/client.ts';
 import { ContextLengthError } from '../models/types.ts';
 import type { GenerateResult, ModelBackend, TokenEvent, TokenLogprob, TurnParams } from '../models/types.ts';
-import { checkedArray, isTokenId } from '../../core/schemas/arrays.ts';
+import { checkedArray, isTokenId } from '../../core/schemas/bounded.ts';
 import { readJson } from '../validation.ts';
 
 /**
@@ -20,7 +20,7 @@ import { readJson } from '../validation.ts';
 const MAX_STOP_STRINGS = 16;
 const MAX_PROMPTS = 64;
 
-/** Checked in one loop: 2 MB of bad ids in one array must cost one issue, not a million (core/schemas/arrays.ts). */
+/** Checked in one loop: 2 MB of bad ids in one array must cost one issue, not a million (core/schemas/bounded.ts). */
 const tokenList = checkedArray('token ids (non-negative integers)', isTokenId, { min: 1 });
 /** More stop tokens than any tokenizer has special tokens would be a mistake, or an attack. */
 const MAX_STOP_TOKEN_IDS = 1024;
@@ -52,7 +52,7 @@ const CompletionRequest = z.looseObject({
   skip_special_tokens: z.literal(true, 'skip_special_tokens=false is not supported').nullish(),
   presence_penalty: zeroOnly('presence_penalty'),
   frequency_penalty: zeroOnly('frequency_penalty'),
-  logit_bias: z.record(z.string(), z.number()).refine((v) => Object.keys(v).length === 0, 'logit_bias is not supported').nullish(),
+  logit_bias: z.unknown().refine((v) => v === null || v === undefined || (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0), 'logit_bias is not supported').optional(),
   best_of: z.number().int().nullish(),
 });
 type CompletionRequest = z.infer<typeof CompletionRequest>;

@@ -35,7 +35,7 @@ export interface SandboxOptions {
 }
 
 export type ExecutorDescription =
-  | { executor: string; concurrency: number; queue_limit: number; caller_concurrency: number; caller_queue_limit: number }
+  | { executor: string; concurrency: number; queue_limit: number; caller_concurrency: number; caller_queue_limit: number; running: number; queued: number }
   | { executor: null; reason: string };
 
 /**
@@ -64,7 +64,7 @@ export class Sandbox {
     return this.options.limits;
   }
 
-  /** Language → executor name and its concurrency (with each caller's share), or null with the reason it is unavailable. */
+  /** Language → executor name, its concurrency (with each caller's share) and load now, or null with the reason it is unavailable. */
   describe(): Record<Language, ExecutorDescription> {
     const out = {} as Record<Language, ExecutorDescription>;
     for (const language of LANGUAGES) {
@@ -76,6 +76,8 @@ export class Sandbox {
             queue_limit: entry.limiter.queueLimit,
             caller_concurrency: entry.limiter.callerConcurrency,
             caller_queue_limit: entry.limiter.callerQueueLimit,
+            running: entry.limiter.active,
+            queued: entry.limiter.queued,
           }
         : { executor: null, reason: this.options.unavailableReasons?.[language] ?? 'no executor configured' };
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { boundedRecord } from '../../core/schemas/bounded.ts';
 import { capOutput } from './output.ts';
 import type { ExecRequest, ExecResult, ExecStatus, Executor, Language } from './types.ts';
 
@@ -31,7 +32,7 @@ export const RunCodeRequestSchema = z.object({
   /** MiB; SandboxFusion uses -1 for "default". */
   memory_limit_MB: z.number().int().optional(),
   stdin: z.string().nullable().optional(),
-  files: z.record(z.string(), z.string().nullable()).optional(),
+  files: boundedRecord(z.string().nullable(), 256).optional(),
   fetch_files: z.array(z.string()).max(256).optional(),
 });
 export type RunCodeRequest = z.infer<typeof RunCodeRequestSchema>;

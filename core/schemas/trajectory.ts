@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkedArray, isTokenId } from './arrays.ts';
+import { checkedArray, isTokenId } from './bounded.ts';
 import { formatIssues } from './issues.ts';
 
 /**

@@ -42,7 +42,7 @@ describe('app', () => {
     expect(await (await app.request('/healthz')).json()).toEqual({ status: 'ok' });
     const info = (await (await app.request('/v1/info')).json()) as Record<string, any>;
     expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
-    expect(info.executors.javascript).toEqual({ executor: 'echo', concurrency: 2, queue_limit: 2, caller_concurrency: 2, caller_queue_limit: 2 });
+    expect(info.executors.javascript).toEqual({ executor: 'echo', concurrency: 2, queue_limit: 2, caller_concurrency: 2, caller_queue_limit: 2, running: 0, queued: 0 });
     expect(info.executors.python).toEqual({ executor: null, reason: 'bubblewrap is not installed' });
     expect(info.limits.timeout_ms).toEqual({ default: 5000, max: 30000 });
   });

@@ -62,7 +62,9 @@ describe('validation errors', () => {
     ['stop token ids', '/v1/completions', { prompt: 'x', stop_token_ids: Array.from({ length: 300_000 }, () => 'a') }],
     ['chat messages', '/v1/chat/completions', { messages: Array.from({ length: 300_000 }, () => ({})) }],
     ['fetch_files', '/run_code', { code: '1', language: 'js', fetch_files: Array.from({ length: 300_000 }, () => 1) }],
-  ])('fails fast on an array of 300,000 bad %s: a few issues, not one per element', async (_name, route, body) => {
+    ['files', '/run_code', { code: '1', language: 'js', files: Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`f${i}`, i])) }],
+    ['tags', '/v1/solve', { problem: '1+1', tags: Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`t${i}`, i])) }],
+  ])('fails fast on 100,000s of bad %s: a few issues, not one per element', async (_name, route, body) => {
     const app = makeApp({}, echoExecutor(), 2, 2, { deps: { served: () => ({ backend, checkpoint: { version: 'v1' } }) } });
     const res = await post(app, route, body);
     expect(res.status).toBe(400);
@@ -149,6 +151,24 @@ describe("callers' shares of the sandbox", () => {
     expect((await other).status).toBe(200);
     expect((await running).status).toBe(200);
     expect((await waiting).status).toBe(200);
+  });
+
+  it("fails a solve whose code execution is over the caller's share with 429, not as the model's feedback", async () => {
+    let release!: () => void;
+    const hold = new Promise<void>((r) => (release = r));
+    const tokenizer = await loadTokenizer(await ensureModel('tiny'));
+    const backend = new ScriptedBackend(tokenizer, () => ['```javascript\nconsole.log(1)\n```\n', '\\boxed{1}'], { id: 'cir-test' });
+    const app = makeApp({}, echoExecutor(hold), 2, 10, {
+      deps: { clientAddress: () => 'one', served: () => ({ backend, checkpoint: { version: 'v1' } }) },
+      sandbox: { callerShare: { concurrency: 1, queueLimit: 0 } },
+    });
+    const holding = post(app, '/v1/execute', { language: 'javascript', code: '1' });
+    await new Promise((r) => setTimeout(r, 10));
+    const solve = await post(app, '/v1/solve', { problem: 'What is 1?' });
+    expect(solve.status).toBe(429);
+    expect(solve.headers.get('retry-after')).toBe('1');
+    release();
+    expect((await holding).status).toBe(200);
   });
 
   it('counts a keyed request against its key, not its address', async () => {
