@@ -65,6 +65,18 @@ describe('the Node HTTP server', () => {
     await c.ended;
   });
 
+  it('reads a chunked body within the limit', async () => {
+    const port = await start({}, { CIR_MAX_BODY_BYTES: '65536' });
+    const c = open(port);
+    const body = JSON.stringify({ language: 'javascript', code: 'print(42)' });
+    c.write(POST_HEAD('chunked'));
+    for (const part of [body.slice(0, 10), body.slice(10)]) c.write(`${Buffer.byteLength(part).toString(16)}\r\n${part}\r\n`);
+    c.write('0\r\n\r\n');
+    const [response] = await c.responses(1);
+    expect(response!.status).toBe(200);
+    expect(JSON.parse(response!.body)).toMatchObject({ status: 'ok', stdout: 'print(42)' });
+  });
+
   it('cuts a request whose headers stall, at the headers timeout', async () => {
     const port = await start();
     const c = open(port);

@@ -19,7 +19,7 @@ export function limitBody(maxBytes: number): MiddlewareHandler {
     }
     const body = c.req.raw.body;
     if (!body) return next();
-    const chunks: Uint8Array[] = [];
+    const chunks: Uint8Array<ArrayBuffer>[] = [];
     let size = 0;
     const reader = body.getReader();
     for (;;) {
@@ -30,23 +30,14 @@ export function limitBody(maxBytes: number): MiddlewareHandler {
         reader.releaseLock();
         throw tooLarge(maxBytes, 'it was longer', { Connection: 'close' });
       }
-      chunks.push(value);
+      // A request body's chunks are never shared memory.
+      chunks.push(value as Uint8Array<ArrayBuffer>);
     }
-    c.req.raw = new Request(c.req.raw, { body: concat(chunks, size) });
+    c.req.raw = new Request(c.req.raw, { body: new Blob(chunks) });
     return next();
   };
 }
 
 function tooLarge(maxBytes: number, why: string, headers: Record<string, string> = {}): ApiError {
   return new ApiError(413, 'payload_too_large', `request body exceeds ${maxBytes} bytes: ${why}`, headers);
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
