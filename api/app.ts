@@ -1,9 +1,12 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import { ApiError } from './errors.ts';
+import { cors } from 'hono/cors';
 import type { Config } from './config.ts';
+import { accessLog } from './middleware/access-log/index.ts';
 import { bearerAuth } from './middleware/auth/index.ts';
-import { errorResponse, notFound, onError } from './middleware/errors/index.ts';
+import { limitBody } from './middleware/body-limit/index.ts';
+import { identifyClient, type ClientAddress } from './middleware/caller/index.ts';
+import { requireJsonBody } from './middleware/content-type/index.ts';
+import { notFound, onError } from './middleware/errors/index.ts';
 import { checkpointRoutes } from './checkpoints/routes.ts';
 import { noModelMessage, type CheckpointControl } from './checkpoints/status.ts';
 import type { ServedModel } from './models/served.ts';
@@ -39,6 +42,10 @@ export interface AppDeps {
   /** Background evaluation runs (POST /v1/evals); built by api/node.ts, absent on Workers (the routes answer 501). */
   evals?: EvalService;
   log?: (message: string, error?: unknown) => void;
+  /** The client's address (the runtime's socket or header), for the access log and per-caller quotas. */
+  clientAddress?: ClientAddress;
+  /** Where access log lines go (api/middleware/access-log); none: no access log. */
+  accessLog?: (line: string) => void;
 }
 
 /** The one Hono app for every runtime. */
@@ -50,6 +57,21 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   app.onError(onError(log));
   app.notFound(notFound);
+
+  app.use('*', identifyClient(deps.clientAddress ?? (() => undefined)));
+  if (deps.accessLog) app.use('*', accessLog(deps.accessLog));
+  // Off unless origins are configured: without CORS headers a browser lets no other site read
+  // answers or send JSON (whose content type needs the preflight this then refuses).
+  if (config.CIR_CORS_ORIGINS.length > 0) {
+    const origins = config.CIR_CORS_ORIGINS;
+    app.use('*', cors({
+      origin: origins.includes('*') ? '*' : origins,
+      allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+      allowHeaders: ['Authorization', 'Content-Type'],
+      exposeHeaders: ['Retry-After'],
+      maxAge: 600,
+    }));
+  }
 
   if (deps.holdServed) {
     const hold = deps.holdServed;
@@ -64,16 +86,8 @@ export function createApp(deps: AppDeps): Hono {
   }
   app.route('/', healthRoutes());
 
-  const limitBody = bodyLimit({
-    maxSize: config.CIR_MAX_BODY_BYTES,
-    onError: (c) =>
-      errorResponse(c, new ApiError(413, 'payload_too_large', `request body exceeds ${config.CIR_MAX_BODY_BYTES} bytes`)),
-  });
-  const auth = bearerAuth(config.CIR_API_KEYS);
-  for (const prefix of ['/v1/*', '/run_code']) {
-    app.use(prefix, auth);
-    app.use(prefix, limitBody);
-  }
+  const guards = [bearerAuth(config.CIR_API_KEYS), requireJsonBody(), limitBody(config.CIR_MAX_BODY_BYTES)];
+  for (const prefix of ['/v1/*', '/run_code']) app.use(prefix, ...guards);
 
   app.route('/', infoRoutes({
     sandbox: deps.sandbox,

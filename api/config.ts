@@ -13,6 +13,12 @@ const apiKeys = z
   .string()
   .transform((s) => s.split(',').map((k) => k.trim()).filter((k) => k.length > 0));
 
+/** `*`, or origins as browsers send them (`https://app.example.com`, no path). */
+const corsOrigins = z
+  .string()
+  .transform((s) => s.split(',').map((o) => o.trim()).filter((o) => o.length > 0))
+  .refine((origins) => origins.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'each origin must be * or scheme://host[:port], without a path');
+
 const ConfigSchema = z.object({
   PORT: int(0, 65535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -23,6 +29,10 @@ const ConfigSchema = z.object({
   CIR_MAX_CODE_BYTES: int(16, 16 * 1024 * 1024).default(256 * 1024),
   CIR_EXEC_CONCURRENCY: int(1, 1024).optional(),
   CIR_EXEC_QUEUE_LIMIT: int(0, 100_000).default(256),
+  /** Executions one caller (API key, else client address) runs at once per executor; default half the executor's concurrency. */
+  CIR_EXEC_CALLER_CONCURRENCY: int(1, 1024).optional(),
+  /** Executions one caller may have waiting per executor before its requests get 429. */
+  CIR_EXEC_CALLER_QUEUE_LIMIT: int(0, 100_000).default(64),
   CIR_EXEC_TIMEOUT_MS: int(1, 600_000).default(5_000),
   CIR_EXEC_MAX_TIMEOUT_MS: int(1, 600_000).default(30_000),
   CIR_EXEC_MEMORY_MB: int(8, 65_536).default(256),
@@ -36,7 +46,19 @@ const ConfigSchema = z.object({
   /** Base URL of a SandboxFusion-compatible server (its POST /run_code). */
   CIR_SANDBOX_URL: z.string().url().optional(),
   CIR_SANDBOX_API_KEY: z.string().optional(),
+  /** `info` and `debug` write an access log line per request to stderr. */
   CIR_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** Node server: time to receive a request's headers. */
+  CIR_HTTP_HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  /** Node server: time to receive a whole request, headers and body (a stalled upload is cut after it). */
+  CIR_HTTP_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
+  /** Node server: how long an idle keep-alive connection stays open between requests. */
+  CIR_HTTP_IDLE_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  /** Node server: open connections at once, and from one client address; beyond them a connection gets 503 and is closed. */
+  CIR_HTTP_MAX_CONNECTIONS: int(1, 1_000_000).default(2048),
+  CIR_HTTP_MAX_CONNECTIONS_PER_CLIENT: int(1, 1_000_000).default(256),
+  /** Origins allowed to call the API from a browser (CORS): comma-separated, or `*`; empty: CORS off. */
+  CIR_CORS_ORIGINS: corsOrigins.default([]),
   /** Code-integrated reasoning (/v1/solve, /v1/chat/completions): tool budget when the checkpoint gives none. */
   CIR_TOOL_BUDGET: int(0, 256).default(4),
   /** Largest tool budget a request may ask for (max_tool_calls). */
@@ -72,6 +94,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (config.CIR_TOOL_BUDGET > config.CIR_MAX_TOOL_CALLS) {
     conflicts.push(`CIR_TOOL_BUDGET=${config.CIR_TOOL_BUDGET} exceeds CIR_MAX_TOOL_CALLS=${config.CIR_MAX_TOOL_CALLS}`);
+  }
+  if (config.CIR_HTTP_HEADERS_TIMEOUT_MS > config.CIR_HTTP_REQUEST_TIMEOUT_MS) {
+    conflicts.push(`CIR_HTTP_HEADERS_TIMEOUT_MS=${config.CIR_HTTP_HEADERS_TIMEOUT_MS} exceeds CIR_HTTP_REQUEST_TIMEOUT_MS=${config.CIR_HTTP_REQUEST_TIMEOUT_MS}`);
+  }
+  if (config.CIR_HTTP_MAX_CONNECTIONS_PER_CLIENT > config.CIR_HTTP_MAX_CONNECTIONS) {
+    conflicts.push(`CIR_HTTP_MAX_CONNECTIONS_PER_CLIENT=${config.CIR_HTTP_MAX_CONNECTIONS_PER_CLIENT} exceeds CIR_HTTP_MAX_CONNECTIONS=${config.CIR_HTTP_MAX_CONNECTIONS}`);
+  }
+  if (config.CIR_CORS_ORIGINS.includes('*') && config.CIR_CORS_ORIGINS.length > 1) {
+    conflicts.push('CIR_CORS_ORIGINS: * allows every origin; list origins or give * alone');
   }
   if (conflicts.length > 0) throw new ConfigError(conflicts);
   return config;

@@ -7,6 +7,7 @@ export type ApiErrorType =
   | 'not_found'
   | 'payload_too_large'
   | 'unsupported'
+  | 'rate_limited'
   | 'overloaded'
   | 'internal';
 

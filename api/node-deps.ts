@@ -8,9 +8,10 @@ import { createSandboxFusionExecutor } from './sandbox/sandboxfusion.ts';
 /**
  * Builds the sandbox for Node hosts from the validated config: QuickJS for JavaScript, and for
  * Python the bwrap executor when the host has it, or a remote SandboxFusion server when configured.
- * Shared by `cir serve` and `cir exec` so both run code identically.
+ * Shared by `cir serve` and `cir exec` so both run code identically; `shared`: the server's, whose
+ * callers get their shares of each executor (CIR_EXEC_CALLER_*).
  */
-export async function createNodeSandbox(config: Config): Promise<Sandbox> {
+export async function createNodeSandbox(config: Config, { shared = false }: { shared?: boolean } = {}): Promise<Sandbox> {
   const executors: Executor[] = [createQuickJSNodeExecutor({ threads: config.CIR_EXEC_CONCURRENCY })];
   const unavailableReasons: Partial<Record<Language, string>> = {};
 
@@ -40,5 +41,5 @@ export async function createNodeSandbox(config: Config): Promise<Sandbox> {
     }
   }
 
-  return createSandboxFromConfig(config, executors, unavailableReasons);
+  return createSandboxFromConfig(config, executors, unavailableReasons, shared);
 }

@@ -1,4 +1,4 @@
-import { serve, type ServerType } from '@hono/node-server';
+import type { HttpBindings } from '@hono/node-server';
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { basename, resolve } from 'node:path';
@@ -6,6 +6,8 @@ import { createTrajectoryLoggingFromEnv } from '../core/logging/from-env.ts';
 import { startCheckpointServing } from './checkpoints/serve.ts';
 import { loadModelBackend, modelSpecFromEnv, type ModelSpec } from './models/index.ts';
 import type { ServedModel } from './models/served.ts';
+import { createHttpServer, httpLimits } from './http/server.ts';
+import { accessLogSink } from './middleware/access-log/index.ts';
 import { createNodeSandbox } from './node-deps.ts';
 import { reasoningSettingsFromConfig } from './reasoning/index.ts';
 import { benchmarksDir } from '../eval/benchmarks.ts';
@@ -21,7 +23,7 @@ export interface RunningServer {
 export async function startNodeServer(env: Record<string, string | undefined> = process.env): Promise<RunningServer> {
   const config = loadConfig(env);
   const modelSpec = modelSpecFromEnv(env);
-  const sandbox = await createNodeSandbox(config);
+  const sandbox = await createNodeSandbox(config, { shared: true });
   const model = modelSpec ? await loadModelBackend(modelSpec).catch(async (e) => {
     await sandbox.dispose();
     // A model that does not load is a deployment mistake: say which, without a stack trace.
@@ -54,11 +56,32 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     trajectoryLogger: logging.logger,
     served: servedNow,
     evals,
+    clientAddress: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket.remoteAddress,
+    ...accessLogSink(config, (line) => console.error(line)),
     ...(checkpoints && { holdServed, checkpoints: checkpoints.watcher }),
   });
-  const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
-  });
+  const release = async () => {
+    // Running evaluations stop (resumable) and write their reports before the model goes away.
+    await evals.dispose();
+    // The slot owns the static model once checkpoints are watched (it may already be swapped out).
+    await Promise.all([sandbox.dispose(), checkpoints ? checkpoints.close() : model?.dispose()]);
+    // Every accepted trajectory is delivered, or left in the spool for the next start.
+    await logging.close();
+  };
+  const server = createHttpServer(app.fetch, httpLimits(config));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.PORT, config.HOST, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    // The port is taken or not ours to bind: say so, without leaving pools and the model behind.
+    await release();
+    throw new ConfigError([`cannot listen on ${config.HOST}:${config.PORT}: ${(error as Error).message}`]);
+  }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   return {
@@ -67,12 +90,7 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     async close() {
       // Stop accepting, let requests in flight finish, then release executor pools.
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      // Running evaluations stop (resumable) and write their reports before the model goes away.
-      await evals.dispose();
-      // The slot owns the static model once checkpoints are watched (it may already be swapped out).
-      await Promise.all([sandbox.dispose(), checkpoints ? checkpoints.close() : model?.dispose()]);
-      // Every accepted trajectory is delivered, or left in the spool for the next start.
-      await logging.close();
+      await release();
     },
   };
 }

@@ -6,6 +6,7 @@ import { R2ObjectStore, type R2BucketLike } from '../core/storage/r2.ts';
 import { createApp } from './app.ts';
 import { loadConfig, type Config } from './config.ts';
 import { ApiError } from './errors.ts';
+import { accessLogSink } from './middleware/access-log/index.ts';
 import { createSandboxFromConfig, type Sandbox } from './sandbox/index.ts';
 import { createQuickJSWorkerdExecutor } from './sandbox/quickjs/workerd.ts';
 import { createSandboxFusionExecutor } from './sandbox/sandboxfusion.ts';
@@ -40,7 +41,15 @@ async function buildApp(env: Env): Promise<Hono | Error> {
   try {
     const config = loadConfig(configVars(env));
     const trajectoryLogger = await createWorkerTrajectoryLogger(env);
-    return createApp({ config, sandbox: createWorkerSandbox(config), runtime: 'workerd', ...(trajectoryLogger && { trajectoryLogger }) });
+    return createApp({
+      config,
+      sandbox: createWorkerSandbox(config),
+      runtime: 'workerd',
+      // Cloudflare sets it to the visitor's address.
+      clientAddress: (c) => c.req.header('cf-connecting-ip'),
+      ...accessLogSink(config, (line) => console.log(line)),
+      ...(trajectoryLogger && { trajectoryLogger }),
+    });
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }
@@ -77,5 +86,5 @@ function createWorkerSandbox(config: Config): Sandbox {
   } else {
     unavailableReasons.python = 'Cloudflare Workers cannot run Python in-process; set CIR_SANDBOX_URL to a SandboxFusion-compatible server';
   }
-  return createSandboxFromConfig(config, executors, unavailableReasons);
+  return createSandboxFromConfig(config, executors, unavailableReasons, true);
 }

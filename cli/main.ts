@@ -17,7 +17,7 @@ const COMMANDS: Record<string, CommandEntry> = {
     summary: 'serve the HTTP API (PORT, HOST and CIR_* variables configure it)',
     load: async () => {
       const m = await import('./commands/serve.ts');
-      return { run: m.serveCommand };
+      return { run: m.serveCommand, usage: m.serveUsage };
     },
   },
   exec: {

@@ -3,9 +3,10 @@
  *
  *   npx tsx model/eval.ts --model DIR [--split heldout] [--count 120] [--seed 0] [--budget 2]
  *                         [--sweep 1,3,4] [--n 1] [--temperature 0] [--max-tokens 768] [--threads 1]
- *                         [--baseline DIR]
+ *                         [--baseline DIR] [--out FILE]
  *
- * Prints one JSON object on stdout: { model, split, count, with_tools: EvalReport,
+ * Writes one JSON object to FILE (--out; with the headline figures on stdout), else to stdout (with
+ * the headline figures on stderr): { model, split, count, with_tools: EvalReport,
  * without_tools: EvalReport, lift, by_budget?, baseline? } (lift = accuracy with tools minus
  * without, in points; by_budget: accuracy and tool use at each --sweep budget, the effect of the
  * budget; baseline: the --baseline model with tools on the same problems and samples, and the
@@ -13,7 +14,8 @@
  * Progress on stderr.
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { loadModelBackend } from '../api/models/index.ts';
 import { Sandbox } from '../api/sandbox/index.ts';
 import { createQuickJSNodeExecutor } from '../api/sandbox/quickjs/node.ts';
@@ -24,7 +26,7 @@ import { evaluate, pairedDifference, type EvalReport, type PairedDifference } fr
 import { generateProblems, SPLITS } from './tasks/generate.ts';
 
 const USAGE =
-  'usage: npx tsx model/eval.ts --model DIR [--split heldout] [--count 120] [--seed 0] [--budget 2] [--sweep 1,3,4] [--n 1] [--temperature 0] [--max-tokens 768] [--threads 1] [--baseline DIR]';
+  'usage: npx tsx model/eval.ts --model DIR [--split heldout] [--count 120] [--seed 0] [--budget 2] [--sweep 1,3,4] [--n 1] [--temperature 0] [--max-tokens 768] [--threads 1] [--baseline DIR] [--out FILE]';
 
 const args = parseScriptArgs(USAGE, {
   options: {
@@ -39,6 +41,7 @@ const args = parseScriptArgs(USAGE, {
     'max-tokens': { type: 'string', default: '768' },
     threads: { type: 'string', default: '1' },
     baseline: { type: 'string' },
+    out: { type: 'string' },
   },
 });
 const { values } = args;
@@ -114,8 +117,17 @@ try {
     ...(sweep.length > 0 && { by_budget: byBudget }),
     ...(baseline && { baseline }),
   };
-  console.log(JSON.stringify(report, null, 2));
-  process.stderr.write(summary(withTools, withoutTools, byBudget, baseline?.with_tools as EvalReport | undefined, baseline?.difference as PairedDifference | undefined));
+  const headline = summary(withTools, withoutTools, byBudget, baseline?.with_tools as EvalReport | undefined, baseline?.difference as PairedDifference | undefined);
+  if (values.out) {
+    // Per-problem records make thousands of lines: a file, with the headline figures on the terminal.
+    const out = resolve(values.out);
+    await mkdir(dirname(out), { recursive: true });
+    await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(`${headline}every figure: ${out}\n`);
+  } else {
+    console.log(JSON.stringify(report, null, 2));
+    process.stderr.write(headline);
+  }
 } finally {
   await backend.dispose();
   await sandbox.dispose();

@@ -40,6 +40,8 @@ export interface RolloutContext {
   feedback: FeedbackOptions;
   toolTimeoutMs?: number;
   signal: AbortSignal;
+  /** Who the executions count against in the sandbox's per-caller quotas. */
+  caller?: string;
   onDelta: (text: string) => void;
   onSegment: (segment: Segment) => void;
 }
@@ -230,7 +232,7 @@ interface Run {
 async function execute(ctx: RolloutContext, language: Language, code: string): Promise<Run | null> {
   try {
     const result = await untilAborted(
-      ctx.sandbox.execute({ language, code, timeoutMs: ctx.toolTimeoutMs, maxOutputBytes: ctx.feedback.maxBytes }, ctx.signal),
+      ctx.sandbox.execute({ language, code, timeoutMs: ctx.toolTimeoutMs, maxOutputBytes: ctx.feedback.maxBytes, caller: ctx.caller }, ctx.signal),
       ctx.signal,
     );
     if (ctx.signal.aborted) return null;
@@ -238,7 +240,8 @@ async function execute(ctx: RolloutContext, language: Language, code: string): P
   } catch (error) {
     if (ctx.signal.aborted) return null;
     // The snippet cannot run here (language unavailable, code too large): the model should learn that, like any error.
-    if (error instanceof ApiError && (error.status < 500 || error.status === 501)) {
+    // A busy sandbox (429 over the caller's share, 503) is no fault of the code: the request fails with it.
+    if (error instanceof ApiError && ((error.status < 500 && error.status !== 429) || error.status === 501)) {
       return { status: 'error', duration_ms: 0, feedback: { body: error.message, truncated: false } };
     }
     throw error;

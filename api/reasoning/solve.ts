@@ -137,6 +137,7 @@ export async function solveProblem(served: ServedModel, sandbox: Sandbox, reques
       feedback: { fullTraceback: settings.fullTraceback, maxBytes: Math.min(settings.toolOutputBytes, sandbox.limits.outputBytes.max) },
       ...(settings.toolTimeoutMs !== undefined && { toolTimeoutMs: settings.toolTimeoutMs }),
       signal: controllers[index]!.signal,
+      ...(options.caller !== undefined && { caller: options.caller }),
       onDelta: (text) => options.onEvent?.({ type: 'delta', sample: index, text }),
       onSegment: (segment) => options.onEvent?.({ type: 'segment', sample: index, segment }),
     };

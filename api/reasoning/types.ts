@@ -72,6 +72,8 @@ export interface TrajectorySink {
 export interface SolveOptions {
   /** Aborting cancels generation and running code; samples end with finishReason 'cancelled' and are logged as partial. */
   signal?: AbortSignal;
+  /** Who the solve's executions count against in the sandbox's per-caller quotas (a key or client address). */
+  caller?: string;
   /** Progress, in order per sample: text deltas as the model writes, each segment once complete, each sample once done. */
   onEvent?: (event: SolveEvent) => void;
   /** Every sample's trajectory is handed to it (also partial ones). */

@@ -16,11 +16,15 @@ import { holdingServed, precheckSolve, requireServed, runSolve, type ReasoningRo
  * the last streamed chunk) with per-choice final answers, tool-call counts and trajectory ids.
  */
 
+/** Bounds that fail a huge body fast (zod checks an array's length before its elements) and no real conversation reaches. */
+const MAX_MESSAGES = 1024;
+const MAX_CONTENT_PARTS = 256;
+
 const TextPart = z.strictObject({ type: z.literal('text', 'only text content parts are supported'), text: z.string() });
 
 const Message = z.looseObject({
   role: z.enum(['system', 'developer', 'user', 'assistant'], 'role must be system, developer, user or assistant (tool messages are not supported: the server runs code itself)'),
-  content: z.union([z.string(), z.array(TextPart)], 'content must be a string or an array of text parts'),
+  content: z.union([z.string(), z.array(TextPart).max(MAX_CONTENT_PARTS)], 'content must be a string or an array of text parts'),
 });
 
 const unsupported = (field: string) =>
@@ -29,7 +33,7 @@ const unsupported = (field: string) =>
 function chatBody(settings: ReasoningRouteDeps['settings']) {
   return z.looseObject({
     model: z.string().nullish(),
-    messages: z.array(Message).min(1, 'messages must not be empty'),
+    messages: z.array(Message).min(1, 'messages must not be empty').max(MAX_MESSAGES, `at most ${MAX_MESSAGES} messages`),
     n: z.number().int().min(1, 'n must be at least 1').max(settings.maxN, `n must be at most ${settings.maxN}`).nullish(),
     temperature: z.number().min(0).max(2).nullish(),
     top_p: z.number().gt(0).max(1).nullish(),

@@ -7,6 +7,7 @@ import { ApiError, badRequest } from '../errors.ts';
 import { RemoteModelError } from '../models/openai/client.ts';
 import { ContextLengthError } from '../models/types.ts';
 import type { GenerateResult, ModelBackend, TokenEvent, TokenLogprob, TurnParams } from '../models/types.ts';
+import { checkedArray, isTokenId } from '../../core/schemas/bounded.ts';
 import { readJson } from '../validation.ts';
 
 /**
@@ -20,12 +21,15 @@ import { readJson } from '../validation.ts';
 const MAX_STOP_STRINGS = 16;
 const MAX_PROMPTS = 64;
 
-const tokenList = z.array(z.number().int().nonnegative()).min(1, 'a token-id prompt must not be empty');
+/** Checked in one loop: 2 MB of bad ids in one array must cost one issue, not a million (core/schemas/bounded.ts). */
+const tokenList = checkedArray('token ids (non-negative integers)', isTokenId, { min: 1 });
+/** More stop tokens than any tokenizer has special tokens would be a mistake, or an attack. */
+const MAX_STOP_TOKEN_IDS = 1024;
 const zeroOnly = (name: string) => z.number().refine((v) => v === 0, `${name} is not supported (only 0)`).nullish();
 
 const CompletionRequest = z.looseObject({
   model: z.string().nullish(),
-  prompt: z.union([z.string().min(1, 'prompt must not be empty'), tokenList, z.array(z.string().min(1)).min(1), z.array(tokenList).min(1)], {
+  prompt: z.union([z.string().min(1, 'prompt must not be empty'), tokenList, z.array(z.string().min(1)).min(1).max(MAX_PROMPTS), z.array(tokenList).min(1).max(MAX_PROMPTS)], {
     error: 'prompt must be a string, an array of token ids, or an array of either',
   }),
   max_tokens: z.number().int().nullish(),
@@ -36,7 +40,7 @@ const CompletionRequest = z.looseObject({
   n: z.number().int().nullish(),
   seed: z.number().int().nullish(),
   stop: z.union([z.string(), z.array(z.string()).max(MAX_STOP_STRINGS)]).nullish(),
-  stop_token_ids: z.array(z.number().int().nonnegative()).nullish(),
+  stop_token_ids: checkedArray('token ids (non-negative integers)', isTokenId, { max: MAX_STOP_TOKEN_IDS }).nullish(),
   ignore_eos: z.boolean().nullish(),
   include_stop_str_in_output: z.boolean().nullish(),
   logprobs: z.number().int().min(0).max(20).nullish(),
@@ -49,7 +53,7 @@ const CompletionRequest = z.looseObject({
   skip_special_tokens: z.literal(true, 'skip_special_tokens=false is not supported').nullish(),
   presence_penalty: zeroOnly('presence_penalty'),
   frequency_penalty: zeroOnly('frequency_penalty'),
-  logit_bias: z.record(z.string(), z.number()).refine((v) => Object.keys(v).length === 0, 'logit_bias is not supported').nullish(),
+  logit_bias: z.unknown().refine((v) => v === null || v === undefined || (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0), 'logit_bias is not supported').optional(),
   best_of: z.number().int().nullish(),
 });
 type CompletionRequest = z.infer<typeof CompletionRequest>;

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { callerOf } from '../middleware/caller/index.ts';
 import { readJson } from '../validation.ts';
 import type { Sandbox } from '../sandbox/index.ts';
 import { LANGUAGES } from '../sandbox/types.ts';
@@ -26,6 +27,7 @@ export function executeRoutes(sandbox: Sandbox): Hono {
         memoryMb: body.memory_mb,
         stdin: body.stdin,
         maxOutputBytes: body.max_output_bytes,
+        caller: callerOf(c),
       },
       c.req.raw.signal,
     );
@@ -47,6 +49,7 @@ export function sandboxFusionRoutes(sandbox: Sandbox): Hono {
         timeoutMs: body.run_timeout !== undefined ? Math.round(body.run_timeout * 1000) : undefined,
         memoryMb: body.memory_limit_MB !== undefined && body.memory_limit_MB > 0 ? body.memory_limit_MB : undefined,
         stdin: body.stdin ?? undefined,
+        caller: callerOf(c),
       },
       c.req.raw.signal,
     );

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { TrajectoryLogger } from '../../core/logging/trajectory-logger.ts';
 import { noModelMessage } from '../checkpoints/status.ts';
 import { ApiError, badRequest } from '../errors.ts';
+import { callerOf } from '../middleware/caller/index.ts';
 import type { ServedModel } from '../models/served.ts';
 import { prepareSolve, solveProblem, SolveInputError, type ReasoningSettings, type SampleResult, type SolveOptions, type SolveRequest, type SolveResult } from '../reasoning/index.ts';
 import type { Sandbox } from '../sandbox/index.ts';
@@ -63,6 +64,7 @@ export async function runSolve(
   try {
     return await solveProblem(served, deps.sandbox, request, {
       signal,
+      caller: callerOf(c),
       ...(options.onEvent && { onEvent: options.onEvent }),
       ...(deps.trajectoryLogger && { logger: deps.trajectoryLogger }),
       settings: deps.settings,

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
+import { boundedRecord } from '../../core/schemas/bounded.ts';
 import { ApiError } from '../errors.ts';
 import type { SolveEvent, SolveResult } from '../reasoning/index.ts';
 import { readJson } from '../validation.ts';
@@ -13,6 +14,9 @@ import { holdingServed, precheckSolve, requireServed, runSolve, sampleJson, type
  * `segment` ({ sample, segment }) as each piece of a transcript completes, `sample` when a sample
  * is done, then `done` (the summary without the samples) or `error`.
  */
+
+/** Tags are copied into every trajectory of the solve: a few labels, not a payload. */
+const MAX_TAGS = 64;
 
 function solveBody(settings: ReasoningRouteDeps['settings']) {
   return z.strictObject({
@@ -34,7 +38,7 @@ function solveBody(settings: ReasoningRouteDeps['settings']) {
     max_tokens_per_turn: z.number().int().min(1, 'max_tokens_per_turn must be at least 1').optional(),
     seed: z.number().int().optional(),
     stream: z.boolean().optional(),
-    tags: z.record(z.string(), z.string().max(1_000)).optional(),
+    tags: boundedRecord(z.string().max(1_000), MAX_TAGS).optional(),
   });
 }
 

@@ -1,15 +1,9 @@
 import { ApiError } from '../errors.ts';
 import { execLimits, type Config, type ExecLimits } from '../config.ts';
-import { Limiter } from './limiter.ts';
+import { INTERNAL_CALLER, Limiter } from './limiter.ts';
 import { LANGUAGES, type ExecRequest, type ExecResult, type Executor, type Language } from './types.ts';
 
 export type { ExecRequest, ExecResult, Executor, Language } from './types.ts';
-
-export interface ExecutorDescription {
-  executor: string | null;
-  reason?: string;
-  containment?: Readonly<Record<string, unknown>>;
-}
 
 /** What a caller may leave out: limits fall back to the server's defaults. */
 export interface ExecInput {
@@ -19,6 +13,8 @@ export interface ExecInput {
   memoryMb?: number;
   stdin?: string;
   maxOutputBytes?: number;
+  /** Who the execution counts against in the per-caller quotas (api/middleware/caller); default: in-process work. */
+  caller?: string;
 }
 
 export interface SandboxOptions {
@@ -28,9 +24,29 @@ export interface SandboxOptions {
   concurrency?: number;
   /** Executions allowed to wait per executor before requests get 503. */
   queueLimit: number;
+  /**
+   * Each caller's share of each executor (a server's callers: API keys or client addresses): executions
+   * running at once (default half the executor's concurrency, at least 1) and waiting before 429.
+   * Absent: no per-caller caps, for a process with one caller (the CLI).
+   */
+  callerShare?: { concurrency?: number; queueLimit: number };
   /** Shown instead of a plain "unsupported" when a language has no executor (e.g. why python is off). */
   unavailableReasons?: Partial<Record<Language, string>>;
 }
+
+export type ExecutorDescription =
+  | {
+      executor: string;
+      concurrency: number;
+      queue_limit: number;
+      caller_concurrency: number;
+      caller_queue_limit: number;
+      running: number;
+      queued: number;
+      /** What contains its runs (cgroup, seccomp, tmpfs caps), when the executor says. */
+      containment?: Readonly<Record<string, unknown>>;
+    }
+  | { executor: null; reason: string };
 
 /**
  * The sandbox front: routes a request to the executor for its language, resolves and checks
@@ -41,7 +57,13 @@ export class Sandbox {
 
   constructor(private readonly options: SandboxOptions) {
     for (const executor of options.executors) {
-      const limiter = new Limiter(options.concurrency ?? executor.concurrency ?? 4, options.queueLimit);
+      const concurrency = options.concurrency ?? executor.concurrency ?? 4;
+      const share = options.callerShare;
+      const limiter = new Limiter({
+        concurrency,
+        queueLimit: options.queueLimit,
+        ...(share && { callerConcurrency: share.concurrency ?? Math.max(1, Math.ceil(concurrency / 2)), callerQueueLimit: share.queueLimit }),
+      });
       for (const language of executor.languages) {
         if (!this.byLanguage.has(language)) this.byLanguage.set(language, { executor, limiter });
       }
@@ -52,13 +74,25 @@ export class Sandbox {
     return this.options.limits;
   }
 
-  /** Language → executor name (with what contains its runs, when it says), or null with the reason it is unavailable. */
+  /**
+   * Language → executor name, its concurrency (with each caller's share), load now and what contains its
+   * runs (when it says), or null with the reason it is unavailable.
+   */
   describe(): Record<Language, ExecutorDescription> {
     const out = {} as Record<Language, ExecutorDescription>;
     for (const language of LANGUAGES) {
       const entry = this.byLanguage.get(language);
       out[language] = entry
-        ? { executor: entry.executor.name, ...(entry.executor.containment ? { containment: entry.executor.containment } : {}) }
+        ? {
+            executor: entry.executor.name,
+            concurrency: entry.limiter.concurrency,
+            queue_limit: entry.limiter.queueLimit,
+            caller_concurrency: entry.limiter.callerConcurrency,
+            caller_queue_limit: entry.limiter.callerQueueLimit,
+            running: entry.limiter.active,
+            queued: entry.limiter.queued,
+            ...(entry.executor.containment && { containment: entry.executor.containment }),
+          }
         : { executor: null, reason: this.options.unavailableReasons?.[language] ?? 'no executor configured' };
     }
     return out;
@@ -88,7 +122,7 @@ export class Sandbox {
       throw new ApiError(501, 'unsupported', `language "${input.language}" is not available on this server: ${reason}`);
     }
     const request = this.resolve(input);
-    return entry.limiter.run(() => entry.executor.execute(request, signal), signal);
+    return entry.limiter.run(() => entry.executor.execute(request, signal), signal, input.caller ?? INTERNAL_CALLER);
   }
 
   async dispose(): Promise<void> {
@@ -105,11 +139,15 @@ function within(field: string, value: number | undefined, min: number, range: { 
   return Math.floor(value);
 }
 
-/** The sandbox that a runtime entry builds from the validated config and the executors its host offers. */
+/**
+ * The sandbox that a runtime entry builds from the validated config and the executors its host offers;
+ * `shared`: a server's, whose callers get their shares (CIR_EXEC_CALLER_*), not the CLI's.
+ */
 export function createSandboxFromConfig(
   config: Config,
   executors: Executor[],
   unavailableReasons: Partial<Record<Language, string>> = {},
+  shared = false,
 ): Sandbox {
   return new Sandbox({
     executors,
@@ -117,5 +155,6 @@ export function createSandboxFromConfig(
     concurrency: config.CIR_EXEC_CONCURRENCY,
     queueLimit: config.CIR_EXEC_QUEUE_LIMIT,
     unavailableReasons,
+    ...(shared && { callerShare: { concurrency: config.CIR_EXEC_CALLER_CONCURRENCY, queueLimit: config.CIR_EXEC_CALLER_QUEUE_LIMIT } }),
   });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { boundedRecord } from '../../core/schemas/bounded.ts';
 import { capOutput } from './output.ts';
 import type { ExecRequest, ExecResult, ExecStatus, Executor, Language } from './types.ts';
 
@@ -8,19 +9,22 @@ import type { ExecRequest, ExecResult, ExecStatus, Executor, Language } from './
  * any SandboxFusion-compatible server as an executor.
  */
 
-/** SandboxFusion language names we accept, mapped to ours. */
-const LANGUAGE_ALIASES: Record<string, Language> = {
-  python: 'python',
-  python3: 'python',
-  nodejs: 'javascript',
-  javascript: 'javascript',
-  js: 'javascript',
-};
+/**
+ * SandboxFusion language names we accept, mapped to ours. A Map, not an object literal: a lookup
+ * in an object also finds what it inherits (`constructor`, `toString`...).
+ */
+const LANGUAGE_ALIASES: ReadonlyMap<string, Language> = new Map([
+  ['python', 'python'],
+  ['python3', 'python'],
+  ['nodejs', 'javascript'],
+  ['javascript', 'javascript'],
+  ['js', 'javascript'],
+]);
 
 export const RunCodeRequestSchema = z.object({
   code: z.string(),
-  language: z.string().refine((l) => l in LANGUAGE_ALIASES, {
-    error: (issue) => `unsupported language ${JSON.stringify(issue.input)}; supported: ${Object.keys(LANGUAGE_ALIASES).join(', ')}`,
+  language: z.string().refine((l) => LANGUAGE_ALIASES.has(l), {
+    error: (issue) => `unsupported language ${JSON.stringify(issue.input)}; supported: ${[...LANGUAGE_ALIASES.keys()].join(', ')}`,
   }),
   /** Seconds. */
   run_timeout: z.number().positive().optional(),
@@ -28,13 +32,13 @@ export const RunCodeRequestSchema = z.object({
   /** MiB; SandboxFusion uses -1 for "default". */
   memory_limit_MB: z.number().int().optional(),
   stdin: z.string().nullable().optional(),
-  files: z.record(z.string(), z.string().nullable()).optional(),
-  fetch_files: z.array(z.string()).optional(),
+  files: boundedRecord(z.string().nullable(), 256).optional(),
+  fetch_files: z.array(z.string()).max(256).optional(),
 });
 export type RunCodeRequest = z.infer<typeof RunCodeRequestSchema>;
 
 export function languageOf(name: string): Language {
-  const language = LANGUAGE_ALIASES[name];
+  const language = LANGUAGE_ALIASES.get(name);
   if (!language) throw new Error(`unsupported language ${name}`);
   return language;
 }

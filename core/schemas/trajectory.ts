@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkedArray, isTokenId } from './bounded.ts';
 import { formatIssues } from './issues.ts';
 
 /**
@@ -19,29 +20,6 @@ export const READABLE_TRAJECTORY_SCHEMA_VERSIONS = [1, 2] as const;
 
 const count = z.number().int().nonnegative();
 
-/**
- * A per-token array checked in one plain loop. Element-wise zod schemas (z.array(z.number()...))
- * took twice as long as JSON-encoding the record (0.82 vs 0.38 ms on 4,500 tokens), on every record
- * the API logs and the trainer reads; the whole record now parses in 0.13 ms. The first bad
- * element is reported by index.
- */
-function tokenArray<T>(expected: string, isElement: (value: unknown) => value is T) {
-  return z.unknown().transform((value, ctx): T[] => {
-    if (!Array.isArray(value)) {
-      ctx.addIssue({ code: 'custom', message: `expected an array of ${expected}` });
-      return z.NEVER;
-    }
-    for (let i = 0; i < value.length; i++) {
-      if (!isElement(value[i])) {
-        ctx.addIssue({ code: 'custom', path: [i], message: `expected ${expected}, got ${JSON.stringify(value[i]) ?? String(value[i])}` });
-        return z.NEVER;
-      }
-    }
-    return value as T[];
-  });
-}
-
-const isTokenId = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 const isLogprob = (value: unknown): value is number | null => value === null || (typeof value === 'number' && Number.isFinite(value));
 const isMaskBit = (value: unknown): value is 0 | 1 => value === 0 || value === 1;
 
@@ -108,10 +86,10 @@ const TrajectoryFields = z.strictObject({
   model: z.string().min(1),
   checkpoint_version: z.string().min(1),
   problem: z.string(),
-  prompt_ids: tokenArray('token ids (non-negative integers)', isTokenId),
-  response_ids: tokenArray('token ids (non-negative integers)', isTokenId),
-  logprobs: tokenArray('logprobs (finite numbers or null)', isLogprob),
-  loss_mask: tokenArray('loss mask bits (0 or 1)', isMaskBit),
+  prompt_ids: checkedArray('token ids (non-negative integers)', isTokenId),
+  response_ids: checkedArray('token ids (non-negative integers)', isTokenId),
+  logprobs: checkedArray('logprobs (finite numbers or null)', isLogprob),
+  loss_mask: checkedArray('loss mask bits (0 or 1)', isMaskBit),
   turns: z.array(TurnSchema),
   tool_calls: z.array(ToolCallSchema),
   budget: z.strictObject({ limit: count, used: count }),

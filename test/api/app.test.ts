@@ -1,43 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../../api/app.ts';
-import { ConfigError, execLimits, loadConfig } from '../../api/config.ts';
-import { Sandbox } from '../../api/sandbox/index.ts';
-import type { ExecRequest, ExecResult, Executor } from '../../api/sandbox/types.ts';
-
-/** An executor that echoes its request, optionally holding each call until released: the HTTP layer is under test here, not the sandbox. */
-function echoExecutor(hold?: Promise<void>): Executor & { seen: ExecRequest[] } {
-  const seen: ExecRequest[] = [];
-  return {
-    name: 'echo',
-    languages: ['javascript'],
-    seen,
-    async execute(req): Promise<ExecResult> {
-      seen.push(req);
-      await hold;
-      return { status: 'ok', stdout: req.code, stderr: '', error: null, truncated: { stdout: false, stderr: false }, duration_ms: 0, executor: 'echo' };
-    },
-    async dispose() {},
-  };
-}
-
-function makeApp(env: Record<string, string> = {}, executor: Executor = echoExecutor(), concurrency = 2, queueLimit = 2) {
-  const config = loadConfig(env);
-  const sandbox = new Sandbox({
-    executors: [executor],
-    limits: execLimits(config),
-    concurrency,
-    queueLimit,
-    unavailableReasons: { python: 'bubblewrap is not installed' },
-  });
-  return createApp({ config, sandbox, runtime: 'node', log: () => {} });
-}
-
-const post = (app: ReturnType<typeof makeApp>, path: string, body: unknown, headers: Record<string, string> = {}) =>
-  app.request(path, {
-    method: 'POST',
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-    headers: { 'content-type': 'application/json', ...headers },
-  });
+import { ConfigError, loadConfig } from '../../api/config.ts';
+import type { ExecResult } from '../../api/sandbox/types.ts';
+import { echoExecutor, makeApp, post } from './fixtures.ts';
 
 describe('config', () => {
   it('applies defaults', () => {
@@ -78,7 +42,7 @@ describe('app', () => {
     expect(await (await app.request('/healthz')).json()).toEqual({ status: 'ok' });
     const info = (await (await app.request('/v1/info')).json()) as Record<string, any>;
     expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
-    expect(info.executors.javascript).toEqual({ executor: 'echo' });
+    expect(info.executors.javascript).toEqual({ executor: 'echo', concurrency: 2, queue_limit: 2, caller_concurrency: 2, caller_queue_limit: 2, running: 0, queued: 0 });
     expect(info.executors.python).toEqual({ executor: null, reason: 'bubblewrap is not installed' });
     expect(info.limits.timeout_ms).toEqual({ default: 5000, max: 30000 });
   });

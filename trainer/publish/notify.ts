@@ -17,7 +17,9 @@ export async function notifyServers(urls: readonly string[], { apiKey, timeoutMs
       try {
         const response = await fetch(url, {
           method: 'POST',
-          headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
+          // Every POST to the API is JSON (it refuses other content types: see api/middleware/content-type).
+          headers: { 'content-type': 'application/json', ...(apiKey && { authorization: `Bearer ${apiKey}` }) },
+          body: '{}',
           signal: AbortSignal.timeout(timeoutMs),
         });
         const body = (await response.json().catch(() => ({}))) as { outcome?: string; version?: string; reason?: string; error?: { message?: string } };

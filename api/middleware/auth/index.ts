@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { ApiError } from '../../errors.ts';
+import '../caller/index.ts';
 
 /** Length-independent comparison so response timing does not reveal how much of a key matched. */
 function safeEqual(a: string, b: string): boolean {
@@ -12,7 +13,8 @@ function safeEqual(a: string, b: string): boolean {
 
 /**
  * Bearer API keys. With no keys configured the API is open (local development);
- * with keys, every request under this middleware needs `Authorization: Bearer <key>`.
+ * with keys, every request under this middleware needs `Authorization: Bearer <key>`. The key's
+ * position in `keys` becomes the request's key id (`k1`, `k2`...) for the access log and quotas.
  */
 export function bearerAuth(keys: readonly string[]): MiddlewareHandler {
   return async (c, next) => {
@@ -25,9 +27,13 @@ export function bearerAuth(keys: readonly string[]): MiddlewareHandler {
         'WWW-Authenticate': 'Bearer',
       });
     }
-    let ok = false;
-    for (const key of keys) ok = safeEqual(token, key) || ok;
-    if (!ok) throw new ApiError(401, 'unauthorized', 'invalid API key', { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+    // Every key is compared, so timing does not reveal which one matched either.
+    let matched = -1;
+    keys.forEach((key, i) => {
+      if (safeEqual(token, key) && matched < 0) matched = i;
+    });
+    if (matched < 0) throw new ApiError(401, 'unauthorized', 'invalid API key', { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+    c.set('keyId', `k${matched + 1}`);
     return next();
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { formatIssues } from '../../../core/schemas/issues.ts';
 
 /**
  * HTTP client for an OpenAI-compatible server (vLLM, or our own /v1/completions): retries with
@@ -70,10 +71,7 @@ export type ModelList = z.infer<typeof ModelList>;
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 3)
-    .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-    .join('; ');
+  return formatIssues(error, 3).join('; ');
 }
 
 function backoffMs(attempt: number, retryAfter: string | null): number {

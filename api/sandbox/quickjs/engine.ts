@@ -45,6 +45,11 @@ export class QuickJSEngine {
     }
   }
 
+  /** Bytes of wasm memory the current instance holds (it never shrinks; a grown instance is replaced before the next run). */
+  get heapBytes(): number {
+    return this.instance.heap.memory.buffer.byteLength;
+  }
+
   /** Runs one snippet synchronously. Call `ready()` before each run. */
   run(request: ExecRequest, cancelled?: () => boolean): ExecResult {
     if (this.stale) throw new Error('QuickJSEngine.run called before ready()');

@@ -117,6 +117,44 @@ describe('QuickJS on Node', () => {
     }
   }, 20_000);
 
+  it('sees an abort that arrives while the run waits for a thread, and never runs it', async () => {
+    const single = createQuickJSNodeExecutor({ threads: 1 });
+    try {
+      expect((await single.execute(request('console.log("warm")'))).stdout).toBe('warm\n');
+      const first = new AbortController();
+      const second = new AbortController();
+      const spinning = single.execute(request('for (;;) {}', { timeoutMs: 30_000 }), first.signal);
+      // The only thread is taken: this run waits for it, and its caller gives up while it waits.
+      const waiting = single.execute(request('for (;;) {}', { timeoutMs: 30_000 }), second.signal);
+      second.abort(new Error('second caller went away'));
+      first.abort(new Error('first caller went away'));
+      await expect(waiting).rejects.toThrow('second caller went away');
+      await expect(spinning).rejects.toThrow('first caller went away');
+      // Had the waiting run been handed the thread with its abort unseen, it would spin until its 30 s
+      // deadline, and this run would wait for it past the test's limit.
+      const next = await single.execute(request('console.log("next")', { timeoutMs: 1000 }));
+      expect(next).toMatchObject({ status: 'ok', stdout: 'next\n' });
+    } finally {
+      await single.dispose();
+    }
+  }, 20_000);
+
+  it('gives back the memory of a run that grew its heap by replacing its thread', async () => {
+    const single = createQuickJSNodeExecutor({ threads: 1 });
+    try {
+      expect((await single.execute(request('console.log("warm")'))).stdout).toBe('warm\n');
+      const before = process.memoryUsage().rss;
+      const big = await single.execute(request("const s = 'x'.repeat(2.5e8); console.log(s.length)", { memoryMb: 512, timeoutMs: 10_000 }));
+      expect(big).toMatchObject({ status: 'ok', stdout: '250000000\n' });
+      // Served by the replacement thread, once it has started.
+      expect((await single.execute(request('console.log("after")'))).stdout).toBe('after\n');
+      // A kept instance would hold its 250 MB of wasm memory for good.
+      expect(process.memoryUsage().rss - before).toBeLessThan(100 * 1024 * 1024);
+    } finally {
+      await single.dispose();
+    }
+  }, 30_000);
+
   it('rejects at once when the signal has already aborted', async () => {
     await expect(executor.execute(request('console.log(1)'), AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
   });

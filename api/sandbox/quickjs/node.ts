@@ -32,9 +32,11 @@ export interface QuickJSNodeExecutorOptions {
   stackBytes?: number;
   /** A run is stopped once it printed this many times max_output_bytes. Default 8. */
   outputFloodFactor?: number;
+  /** A thread whose run grew its wasm memory past this is replaced, giving the memory back. Default 64 MiB. */
+  retireHeapBytes?: number;
 }
 
-const NODE_DEFAULTS = { graceMs: 500, stackBytes: 2 * MiB, outputFloodFactor: 8 } as const;
+const NODE_DEFAULTS = { graceMs: 500, stackBytes: 2 * MiB, outputFloodFactor: 8, retireHeapBytes: 64 * MiB } as const;
 
 /**
  * QuickJS's stack limit sees only the wasm shadow stack, which is 5 MiB in this build; beyond
@@ -87,7 +89,10 @@ class SandboxThread {
       worker.once('exit', (code) => reject(new Error(`sandbox thread exited with code ${code} while starting`)));
     });
     worker.on('message', (message: ThreadMessage) => {
-      if (message.type === 'result') this.finish({ kind: 'result', result: message.result });
+      if (message.type !== 'result') return;
+      this.finish({ kind: 'result', result: message.result });
+      // Replaced like a dead thread, after its result is delivered.
+      if (message.retire) this.die({ kind: 'killed' });
     });
     // A permanent 'error' listener: an unlistened 'error' event would throw in the host.
     worker.on('error', (error: unknown) => this.die({ kind: 'crashed', error: error instanceof Error ? error : new Error(String(error)) }));
@@ -103,7 +108,9 @@ class SandboxThread {
     this.worker.ref();
     const cancel = new Int32Array(new SharedArrayBuffer(4));
     const onAbort = () => Atomics.store(cancel, 0, 1);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // An abort that came before this run began fires no event any more: it is read here.
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     return new Promise<RunOutcome>((resolve) => {
       const timer = setTimeout(() => this.die({ kind: 'killed' }), hardLimitMs);
       this.settle = (outcome) => {
@@ -147,7 +154,7 @@ class QuickJSThreadPool implements Executor {
   /** Started (ready) threads that have not died: idle or running. */
   private readonly live = new Set<SandboxThread>();
   private readonly idle: SandboxThread[] = [];
-  private readonly waiting: { resolve: (thread: SandboxThread) => void; reject: (error: Error) => void }[] = [];
+  private readonly waiting: { resolve: (thread: SandboxThread) => void; reject: (error: unknown) => void }[] = [];
   private startError: Error | null = null;
   private disposed = false;
 
@@ -160,13 +167,13 @@ class QuickJSThreadPool implements Executor {
     };
     if (limits.stackBytes > MAX_STACK_BYTES) throw new RangeError(`stackBytes must be at most ${MAX_STACK_BYTES}`);
     this.stackSizeMb = Math.ceil((limits.stackBytes * NATIVE_STACK_PER_QUICKJS_BYTE) / MiB);
-    this.threadData = { wasmModule: compileQuickJSWasm(), limits };
+    this.threadData = { wasmModule: compileQuickJSWasm(), limits, retireHeapBytes: options.retireHeapBytes ?? NODE_DEFAULTS.retireHeapBytes };
     for (let i = 0; i < this.concurrency; i++) this.startThread();
   }
 
   async execute(request: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
     signal?.throwIfAborted();
-    const thread = await this.acquire();
+    const thread = await this.acquire(signal);
     const started = performance.now();
     const outcome = await thread.run(request, request.timeoutMs + this.graceMs, signal);
     if (outcome.kind === 'result') {
@@ -222,12 +229,34 @@ class QuickJSThreadPool implements Executor {
     this.startThread();
   }
 
-  private acquire(): Promise<SandboxThread> {
+  /**
+   * An idle thread, or the next one freed (or started). A caller that gives up while waiting leaves
+   * the queue at once: its abort would otherwise fire before its run began, unseen by the run.
+   */
+  private acquire(signal?: AbortSignal): Promise<SandboxThread> {
     if (this.disposed) return Promise.reject(new Error('the QuickJS executor was disposed'));
     const thread = this.idle.pop();
     if (thread) return Promise.resolve(thread);
     if (this.live.size === 0 && this.startError) return Promise.reject(this.startFailure());
-    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.waiting.indexOf(waiter);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(signal!.reason);
+      };
+      const waiter = {
+        resolve: (thread: SandboxThread) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(thread);
+        },
+        reject: (error: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(waiter);
+    });
   }
 
   private release(thread: SandboxThread): void {

@@ -19,7 +19,7 @@
  */
 
 /**
- * `(write, stdinText, formatterSource) => { describe, pending }`, compiled for every run, so kept
+ * `(write, stdinText, formatterSource, budget) => { describe, pending }`, compiled for every run, so kept
  * small (compiling it is 40% of a trivial run: 0.16 of 0.4 ms). The host passes `write(fd, text)` as
  * an argument, so neither the bridge nor the formatter is reachable from a global.
  * `describe(thrown)` gives `[summary line, full text]` for an uncaught exception. `pending` holds
@@ -27,15 +27,27 @@
  * 4 KiB chunks because a call into the host costs about 15 µs, a console.log that stays inside
  * about 1. The host reads what is left in `pending` after the run without running sandbox code,
  * so output survives a timeout. `eval` is captured before the snippet can replace it.
+ * At most `budget` UTF-16 units cross into the host over the whole run, the last call cut to fit:
+ * the host stops a run well before that much output (a flood), and one `print('x'.repeat(4e8))`
+ * must not become a 400 MB host string (nor, with the wasm heap full, silently an empty one).
  */
-export const BRIDGE_SOURCE = String.raw`(function (write, stdinText, formatterSource) {
+export const BRIDGE_SOURCE = String.raw`(function (write, stdinText, formatterSource, budget) {
   'use strict';
   const evaluate = eval;
   let formatter;
   const lib = () => formatter ??= evaluate(formatterSource)(emit);
   const pending = ['', ''];
   function emit(fd, text) {
-    if ((pending[fd - 1] += text).length >= 4096) {
+    if (budget <= 0) return;
+    if (text.length >= budget) {
+      // Not between the halves of a surrogate pair.
+      const end = text.charCodeAt(budget - 1) >= 0xd800 && text.charCodeAt(budget - 1) <= 0xdbff ? budget - 1 : budget;
+      text = text.slice(0, end);
+      budget = 0;
+    } else {
+      budget -= text.length;
+    }
+    if ((pending[fd - 1] += text).length >= 4096 || budget === 0) {
       write(fd, pending[fd - 1]);
       pending[fd - 1] = '';
     }
@@ -49,7 +61,8 @@ export const BRIDGE_SOURCE = String.raw`(function (write, stdinText, formatterSo
     }
     return text;
   }
-  const line = (fd) => (...args) => emit(fd, format(args) + '\n');
+  // The line end is emitted apart, and print's arguments one by one: a huge string is never copied whole.
+  const line = (fd) => (...args) => { emit(fd, format(args)); emit(fd, '\n'); };
   const console = { log: line(1), info: line(1), debug: line(1), table: line(1), error: line(2), warn: line(2), trace: line(2) };
   for (const name of ['dir', 'assert', 'count', 'time', 'timeEnd']) console[name] = (...args) => lib()[name](...args);
   let cursor = 0;
@@ -63,7 +76,13 @@ export const BRIDGE_SOURCE = String.raw`(function (write, stdinText, formatterSo
   }
   const define = (name, value) => Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
   define('console', console);
-  define('print', (...args) => emit(1, args.map(String).join(' ') + '\n'));
+  define('print', (...args) => {
+    for (let i = 0; i < args.length; i++) {
+      if (i) emit(1, ' ');
+      emit(1, String(args[i]));
+    }
+    emit(1, '\n');
+  });
   define('readline', readline);
   define('stdin', stdinText);
   return { pending, describe: (thrown) => lib().describe(thrown) };

@@ -229,4 +229,27 @@ describe('limits', () => {
     expect(r.error).toMatch(/^output limit exceeded: stopped after \d+ bytes/);
     expect(performance.now() - started).toBeLessThan(2000);
   });
+
+  it.each([
+    // 30 MB: copying it out of the sandbox needed another 30 MB of its 64 MiB heap, failed, and the run was
+    // reported ok with empty stdout.
+    ['a string too large to copy out', 3e7],
+    // 20 MB: it was copied out whole (20 MB of host memory, 400 MB for 'x'.repeat(4e8)) to keep 64 KiB of it.
+    ['a large string', 2e7],
+  ])('sends only a bounded head of one huge print (%s) to the host, and reports the truncation', async (_name, length) => {
+    const r = await run(`print('x'.repeat(${length})); print('never')`, { memoryMb: 64, maxOutputBytes: 65536 });
+    expect(r).toMatchObject({ status: 'output_limit', truncated: { stdout: true, stderr: false } });
+    expect(r.stdout.startsWith('x'.repeat(30_000))).toBe(true);
+    expect(r.stdout).toContain('[output truncated:');
+    // The host saw no more than the flood limit (8 x max_output_bytes) and two units.
+    const seen = Number(/stopped after (\d+) bytes/.exec(r.error ?? '')?.[1]);
+    expect(seen).toBeGreaterThan(8 * 65536);
+    expect(seen).toBeLessThanOrEqual(8 * 65536 + 2);
+  });
+
+  it('does not split a surrogate pair where it cuts a huge print', async () => {
+    const r = await run(`print('a' + '😀'.repeat(1e6))`, { memoryMb: 64, maxOutputBytes: 1024 });
+    expect(r.status).toBe('output_limit');
+    expect(r.stdout).not.toContain('\ufffd');
+  });
 });

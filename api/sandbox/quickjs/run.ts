@@ -157,7 +157,9 @@ class SnippetRun {
     );
     const stdin = scope.manage(context.newString(this.request.stdin));
     const formatter = scope.manage(context.newString(FORMATTER_SOURCE));
-    const installed = context.callFunction(scope.manage(install.value), context.undefined, write, stdin, formatter);
+    // Past floodBytes the run is stopped; a unit is at least a byte, so this much output always trips it.
+    const budget = scope.manage(context.newNumber(this.floodBytes + 2));
+    const installed = context.callFunction(scope.manage(install.value), context.undefined, write, stdin, formatter, budget);
     if (installed.error) {
       this.caught(context, null, scope.manage(installed.error));
       return null;

@@ -12,10 +12,16 @@ import type { RunLimits } from './run.ts';
 export interface ThreadData {
   wasmModule: WebAssembly.Module;
   limits: RunLimits;
+  /** A run that grew the wasm memory past this retires the thread (see `retire`). */
+  retireHeapBytes: number;
 }
 
-/** Thread → pool. */
-export type ThreadMessage = { type: 'ready' } | { type: 'result'; result: ExecResult };
+/**
+ * Thread → pool. `retire`: the run grew the wasm memory past `retireHeapBytes`; a replaced instance's
+ * memory is only given back when this thread's isolate collects it, which an idle thread may never do
+ * (a 400 MB string left the process 400 MB larger for good), so the pool replaces the whole thread.
+ */
+export type ThreadMessage = { type: 'ready' } | { type: 'result'; result: ExecResult; retire: boolean };
 
 /**
  * Pool → thread: a run, and a flag the pool sets (Atomics, element 0 to 1) when the caller gives
@@ -29,7 +35,7 @@ export interface RunMessage {
 
 const port = parentPort;
 if (!port) throw new Error('worker-thread.ts runs only as a worker thread');
-const { wasmModule, limits } = workerData as ThreadData;
+const { wasmModule, limits, retireHeapBytes } = workerData as ThreadData;
 const engine = await QuickJSEngine.load(wasmModule, limits);
 
 // Chained so that replacing a grown or broken instance, done after the reply is sent,
@@ -39,7 +45,7 @@ let previous = Promise.resolve();
 port.on('message', ({ request, cancel }: RunMessage) => {
   previous = previous.then(async () => {
     const result = engine.run(request, () => Atomics.load(cancel, 0) === 1);
-    port.postMessage({ type: 'result', result } satisfies ThreadMessage);
+    port.postMessage({ type: 'result', result, retire: engine.heapBytes > retireHeapBytes } satisfies ThreadMessage);
     await engine.ready();
   });
 });
