@@ -17,7 +17,7 @@ export const DEFAULT_EVAL_SETTINGS = {
   retryDelayMs: 2_000,
 } as const;
 
-/** Settings out of range, or a plan the model cannot run (k above its n limit, max tokens above its context). */
+/** Settings out of range, or a plan the model cannot run (max tokens above its context). */
 export class EvalInputError extends Error {
   constructor(message: string) {
     super(message);
@@ -49,9 +49,8 @@ function checkRange(name: string, value: number, min: number, max: number): void
 /** Checks settings against the harness limits and the model; returns them with maxTokens resolved. */
 export function resolveSettings(settings: EvalPlan['settings'], served: ServedModel, limit?: number): EvalSettings {
   const { info } = served.backend;
+  // k above the model's maxN is fine: the runner splits a problem's samples into groups of at most maxN.
   checkRange('k', settings.k, EVAL_LIMITS.k.min, EVAL_LIMITS.k.max);
-  const n = settings.greedy ? 1 : settings.k;
-  if (n > info.maxN) throw new EvalInputError(`k=${n} is more samples per problem than this model serves at once (maxN ${info.maxN})`);
   checkRange('max tool calls', settings.maxToolCalls, EVAL_LIMITS.maxToolCalls.min, EVAL_LIMITS.maxToolCalls.max);
   checkRange('concurrency', settings.concurrency, EVAL_LIMITS.concurrency.min, EVAL_LIMITS.concurrency.max);
   checkRange('retries', settings.retries, EVAL_LIMITS.retries.min, EVAL_LIMITS.retries.max);

@@ -32,7 +32,8 @@ A re-run of the same command resumes: finished samples are skipped. Ctrl-C stops
   --model NAME          model name on the server (URL backend; default CIR_MODEL_NAME, else the server's only model)
   --tokenizer DIR       the served model's tokenizer files (URL backend; default CIR_MODEL_TOKENIZER_DIR)
   --data DIR            benchmark directory (default CIR_BENCHMARKS_DIR, else ../shared/data/benchmarks)
-  --k N                 samples per problem for avg@k / pass@k (default ${DEFAULT_EVAL_SETTINGS.k})
+  --k N                 samples per problem for avg@k / pass@k (default ${DEFAULT_EVAL_SETTINGS.k}; up to 1024, in groups
+                        of at most the model's max n; sample i always uses the problem's seed + i)
   --temperature T       sampling temperature (default ${DEFAULT_EVAL_SETTINGS.temperature})
   --top-p P             nucleus sampling (default ${DEFAULT_EVAL_SETTINGS.topP})
   --greedy              one greedy solution per problem (accuracy), instead of k samples

@@ -8,7 +8,7 @@ import { solveProblem } from '../../api/reasoning/index.ts';
 import type { Sandbox } from '../../api/sandbox/index.ts';
 import { BenchmarkError } from '../../eval/benchmarks.ts';
 import { EvalInputError, prepareEval, type EvalPlan } from '../../eval/harness.ts';
-import type { EvalProgress, SolveFn } from '../../eval/runner.ts';
+import { problemSeed, type EvalProgress, type SolveFn } from '../../eval/runner.ts';
 import { readRun, RunDirError } from '../../eval/store.ts';
 import { ensureModel } from '../../scripts/make-model.ts';
 import { ScriptedBackend } from '../reasoning/scripted-backend.ts';
@@ -187,6 +187,31 @@ describe('long runs on the fixture model', () => {
     expect(lines(p.outDir)).toHaveLength(2);
   });
 
+  it('splits k above the model batch size into groups, each sample keeping its seed (problem seed + index)', async () => {
+    const small = await loadModelBackend({ kind: 'onnx', dir: await ensureModel('tiny'), threads: 1, maxN: 2 });
+    try {
+      const groups: { n: number; seed: number }[] = [];
+      const recording: SolveFn = (served, sb, request, options) => {
+        groups.push({ n: request.n ?? 1, seed: request.seed! });
+        return solveProblem(served, sb, request, options);
+      };
+      const split = plan({ limit: 1, settings: { k: 5, maxTokens: 16 } });
+      const prepared = prepareEval(split, { served: () => ({ backend: small, checkpoint: { version: 'tiny-fixture' } }), sandbox, solve: recording });
+      expect(prepared.total).toBe(5);
+      expect((await prepared.run()).outcome).toEqual({ status: 'done', done: 5, total: 5 });
+      const base = problemSeed(7, 'mini', 't1');
+      expect(groups).toEqual([{ n: 2, seed: base }, { n: 2, seed: base + 2 }, { n: 1, seed: base + 4 }]);
+      // The same samples as one group of 5 on a model that takes them at once.
+      const whole = plan({ limit: 1, settings: { k: 5, maxTokens: 16 } });
+      await prepareEval(whole, { served: () => tinyServed, sandbox }).run();
+      const transcripts = (dir: string) => Object.fromEntries(lines(dir).map((r) => [r.sample, r.transcript]));
+      expect(transcripts(split.outDir)).toEqual(transcripts(whole.outDir));
+      expect(new Set(Object.values(transcripts(split.outDir))).size).toBe(5);
+    } finally {
+      await small.dispose();
+    }
+  });
+
   it('records a problem longer than the context as a wrong sample with its reason, without retrying', async () => {
     const long = dataDir({ 'long.jsonl': `${JSON.stringify({ id: 'big', problem: 'word '.repeat(400), answer: '1' })}\n` });
     const p = plan({ benchmarks: ['long'], dataDir: long, settings: { retries: 3 } });
@@ -267,7 +292,8 @@ describe('bad input is refused before any generation', () => {
 
   it('refuses k, limits and token budgets out of range', () => {
     expect(() => prepareEval(plan({ settings: { k: 0 } }), deps())).toThrow('k must be an integer in [1, 1024], got 0');
-    expect(() => prepareEval(plan({ settings: { k: 65 } }), deps())).toThrow('k=65 is more samples per problem than this model serves at once (maxN 64)');
+    expect(() => prepareEval(plan({ settings: { k: 1025 } }), deps())).toThrow('k must be an integer in [1, 1024], got 1025');
+    expect(prepareEval(plan({ settings: { k: 1024 } }), deps()).total).toBe(3 * 1024);
     expect(() => prepareEval(plan({ limit: 0 }), deps())).toThrow('limit must be an integer in [1, 10000000], got 0');
     expect(() => prepareEval(plan({ settings: { maxTokens: 10_000 } }), deps())).toThrow('max tokens must be an integer in [1, 256], got 10000');
     expect(() => prepareEval(plan({ settings: { maxToolCalls: -1 } }), deps())).toThrow(EvalInputError);
