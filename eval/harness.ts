@@ -1,8 +1,8 @@
 import type { ServedModel } from '../api/models/served.ts';
 import { loadBenchmark, type Benchmark } from './benchmarks.ts';
 import { buildRunOutputs, type EvalSummary, type RunStatus } from './report.ts';
-import { EVAL_LIMITS, runEval, type EvalDeps, type EvalOutcome, type EvalProgress, type EvalSettings } from './runner.ts';
-import { RunStore, type RunConfig } from './store.ts';
+import { EVAL_LIMITS, planTotal, runEval, type EvalDeps, type EvalOutcome, type EvalProgress, type EvalSettings } from './runner.ts';
+import { RunStore, splitByPlan, type OutsidePlan, type RunConfig } from './store.ts';
 
 /** Settings a caller may leave out. */
 export const DEFAULT_EVAL_SETTINGS = {
@@ -81,6 +81,8 @@ export interface PreparedEval {
   store: RunStore;
   /** Samples of the plan the run directory already has. */
   alreadyDone: number;
+  /** Samples the run directory keeps from earlier plans (another --limit or --bench), not in this one's report. */
+  outsidePlan: OutsidePlan;
   total: number;
   /** Runs what is missing and writes summary.json, report.md and plots (also when interrupted or failed). */
   run(hooks?: { signal?: AbortSignal; onProgress?: (p: EvalProgress) => void }): Promise<{ outcome: EvalOutcome; summary: EvalSummary }>;
@@ -111,17 +113,15 @@ export function prepareEval(plan: EvalPlan, deps: EvalDeps): PreparedEval {
     max_tool_calls: settings.maxToolCalls,
     max_tokens: settings.maxTokens,
     seed: settings.seed,
-    benchmarks: benchmarks.map((b) => ({ name: b.name, file: b.file, problems: b.problems.length, total: b.total })),
+    benchmarks: benchmarks.map((b) => ({ name: b.name, file: b.file, problems: b.problems.length, total: b.total, ids: b.problems.map((p) => p.id) })),
     limit: plan.limit ?? null,
     ...(plan.recorded && { prompt: plan.recorded.prompt }),
     ...(plan.recorded?.gradingMode && { grading_mode: plan.recorded.gradingMode }),
     ...(settings.maxTokensPerTurn !== undefined && { max_tokens_per_turn: settings.maxTokensPerTurn }),
   };
   const store = RunStore.open(plan.outDir, config);
-  const k = config.k;
-  const planned = new Set(benchmarks.flatMap((b) => b.problems.map((p) => `${b.name}\u0000${p.id}`)));
-  const alreadyDone = store.records.filter((r) => r.sample < k && planned.has(`${r.bench}\u0000${r.id}`)).length;
-  const total = benchmarks.reduce((a, b) => a + b.problems.length * k, 0);
+  const { planned, outside } = splitByPlan(store.config, store.records);
+  const total = planTotal(benchmarks, config.k);
 
   const writeOutputs = (status: RunStatus, error?: string) => {
     const { summary, files } = buildRunOutputs(store.config, store.records, status, error);
@@ -133,7 +133,8 @@ export function prepareEval(plan: EvalPlan, deps: EvalDeps): PreparedEval {
     benchmarks,
     settings,
     store,
-    alreadyDone,
+    alreadyDone: planned.length,
+    outsidePlan: outside,
     total,
     writeOutputs,
     async run(hooks = {}) {

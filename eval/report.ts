@@ -1,7 +1,7 @@
 import { barChart, lineChart } from '../core/plot/index.ts';
 import { computeMetrics, type BenchmarkMetrics, type EvalMetrics, type ToolUseStats } from './metrics.ts';
 import type { SampleRecord } from './record.ts';
-import type { RunConfig } from './store.ts';
+import { splitByPlan, type OutsidePlan, type RunConfig } from './store.ts';
 
 /**
  * What a run writes besides its samples (pure: content only, the caller writes the files):
@@ -20,13 +20,17 @@ export interface EvalSummary {
   backend: string;
   settings: Pick<RunConfig, 'greedy' | 'k' | 'temperature' | 'top_p' | 'max_tool_calls' | 'max_tokens' | 'seed' | 'limit'>;
   progress: { done: number; total: number };
+  /** Samples the run directory keeps outside this plan (from invocations with another --limit or --bench); not in the metrics. */
+  outside_plan: OutsidePlan;
   created_at: string;
   updated_at: string;
   metrics: EvalMetrics;
 }
 
+/** The summary of the run's latest plan (run.json); samples outside it are counted, not scored. */
 export function buildSummary(config: RunConfig, records: readonly SampleRecord[], status: RunStatus, error?: string): EvalSummary {
-  const metrics = computeMetrics(records, { benchmarks: config.benchmarks, k: config.k, greedy: config.greedy });
+  const { planned, outside } = splitByPlan(config, records);
+  const metrics = computeMetrics(planned, { benchmarks: config.benchmarks, k: config.k, greedy: config.greedy });
   const k = config.greedy ? 1 : config.k;
   return {
     v: 1,
@@ -46,12 +50,14 @@ export function buildSummary(config: RunConfig, records: readonly SampleRecord[]
       limit: config.limit,
     },
     progress: { done: metrics.benchmarks.reduce((a, b) => a + Math.min(b.samples, b.problems * k), 0), total: config.benchmarks.reduce((a, b) => a + b.problems * k, 0) },
+    outside_plan: outside,
     created_at: config.created_at,
     updated_at: new Date().toISOString(),
     metrics,
   };
 }
 
+export const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 export const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
 const fixed = (v: number | null | undefined, digits = 2): string => (v === null || v === undefined ? '–' : v.toFixed(digits));
 const int = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : String(Math.round(v)));
@@ -205,6 +211,16 @@ export function buildReport(summary: EvalSummary, plots: Record<string, string>)
   };
   out.push('');
   out.push(`Status: **${statusText[summary.status]}**, ${summary.progress.done} of ${summary.progress.total} samples. Updated ${summary.updated_at}.`);
+  const outside = summary.outside_plan;
+  if (outside.samples > 0) {
+    const limit = summary.settings.limit;
+    const plan = limit ? `the first ${plural(limit, 'problem')} of each benchmark` : 'every problem of the benchmarks below';
+    out.push(
+      '',
+      `This report covers ${plan} (the latest invocation); the run directory also holds ${plural(outside.samples, 'sample')} of ${plural(outside.problems, 'problem')} outside it ` +
+        '(from invocations with another `--limit` or `--bench`), kept in samples.jsonl and not counted here; an invocation that plans them again reports them.',
+    );
+  }
   out.push('');
   out.push('## Results');
   out.push('');

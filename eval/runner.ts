@@ -5,7 +5,7 @@ import type { Sandbox } from '../api/sandbox/index.ts';
 import type { Benchmark, BenchmarkProblem } from './benchmarks.ts';
 import { countExecErrors } from './metrics.ts';
 import { SAMPLE_RECORD_VERSION, type SampleRecord } from './record.ts';
-import type { RunStore } from './store.ts';
+import { splitByPlan, type RunStore } from './store.ts';
 
 /**
  * Runs the samples of a plan that the run directory does not have yet, through the reasoning loop
@@ -194,8 +194,8 @@ export async function runEval(
   const k = settings.greedy ? 1 : settings.k;
   const solve = deps.solve ?? solveProblem;
   const total = planTotal(benchmarks, k);
-  const planned = new Set(benchmarks.flatMap((b) => b.problems.map((p) => `${b.name}\u0000${p.id}`)));
-  const countDone = () => store.records.filter((r) => r.sample < k && planned.has(`${r.bench}\u0000${r.id}`)).length;
+  // The store's run.json holds this plan (prepareEval wrote it).
+  const countDone = () => splitByPlan(store.config, store.records).planned.length;
   let done = countDone();
   const progress: EvalProgress = { done, total, finishedNow: 0, correctNow: 0 };
   const report = (patch: Partial<EvalProgress> = {}) => hooks.onProgress?.({ ...progress, ...patch });

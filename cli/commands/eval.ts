@@ -13,7 +13,7 @@ import { DEFAULT_EVAL_SETTINGS, EvalInputError, loadPlanBenchmarks, prepareEval,
 import { loadPrompt } from '../../eval/prompts.ts';
 import { compareProtocolRuns, PROTOCOL_FILE, PROTOCOLS, TABLE_FILE, writeProtocolTable } from '../../eval/protocol.ts';
 import { ProgressBar, formatDuration } from '../../eval/progress.ts';
-import { buildRunOutputs, pct, type EvalSummary } from '../../eval/report.ts';
+import { buildRunOutputs, pct, plural, type EvalSummary } from '../../eval/report.ts';
 import { readRun, RunDirError } from '../../eval/store.ts';
 import { withEmbeddedModel } from '../embedded-model.ts';
 import { UsageError, type CommandIO } from '../io.ts';
@@ -346,6 +346,12 @@ async function executeJobs(values: EvalFlags, io: CommandIO, jobs: EvalJob[], { 
         `cir eval: ${backend.info.id} on ${sets}: ${prepared.total} samples` +
           `${prepared.alreadyDone ? `, ${prepared.alreadyDone} already done (resuming)` : ''} → ${outDir}\n`,
       );
+      const { outsidePlan } = prepared;
+      if (outsidePlan.samples > 0) {
+        io.stderr.write(
+          `cir eval: ${plural(outsidePlan.samples, 'sample')} of ${plural(outsidePlan.problems, 'problem')} in ${outDir} are outside this plan (another --limit or --bench before): kept, not in this report\n`,
+        );
+      }
       const bar = new ProgressBar(io.stderr as NodeJS.WritableStream & { isTTY?: boolean });
       const started = Date.now();
       const { outcome, summary } = await prepared.run({ signal: controller.signal, onProgress: (p) => bar.update(p) });

@@ -9,6 +9,7 @@ import type { Sandbox } from '../../api/sandbox/index.ts';
 import { BenchmarkError } from '../../eval/benchmarks.ts';
 import { EvalInputError, prepareEval, type EvalPlan } from '../../eval/harness.ts';
 import { problemSeed, type EvalProgress, type SolveFn } from '../../eval/runner.ts';
+import { buildRunOutputs } from '../../eval/report.ts';
 import { readRun, RunDirError } from '../../eval/store.ts';
 import { ensureModel } from '../../scripts/make-model.ts';
 import { ScriptedBackend } from '../reasoning/scripted-backend.ts';
@@ -114,6 +115,37 @@ describe('metrics through the real loop (scripted model)', () => {
     for (const plot of ['plots/accuracy.svg', 'plots/accuracy-vs-executions.svg']) {
       expect(readFileSync(join(p.outDir, plot), 'utf8')).toMatch(/^<svg [^>]*>[\s\S]*<\/svg>\n$/);
     }
+  });
+
+  it('reports the latest plan when --limit changes on a run directory, keeping the samples outside it', async () => {
+    const p = plan({ limit: 2, settings: { k: 3, maxTokens: 200 } });
+    await prepareEval(p, { served: () => scriptedServed, sandbox }).run();
+    // t1 is right in 2 of 3 samples, t2 in 1 of 3, t3 in none (the scripts answer 2, 6, 2).
+    const fewer = prepareEval({ ...p, limit: 1 }, { served: () => scriptedServed, sandbox });
+    expect([fewer.alreadyDone, fewer.total, fewer.outsidePlan]).toEqual([3, 3, { problems: 1, samples: 3 }]);
+    const { outcome, summary } = await fewer.run();
+    expect(outcome).toEqual({ status: 'done', done: 3, total: 3 });
+    expect(summary.progress).toEqual({ done: 3, total: 3 });
+    expect(summary.outside_plan).toEqual({ problems: 1, samples: 3 });
+    expect(summary.metrics.benchmarks[0]).toMatchObject({ problems: 1, problems_evaluated: 1, samples: 3 });
+    expect(summary.metrics.benchmarks[0]!.accuracy).toBeCloseTo(2 / 3, 12);
+    expect(summary.metrics.tool_use.samples).toBe(3);
+    const report = readFileSync(join(p.outDir, 'report.md'), 'utf8');
+    expect(report).toContain('| mini | 1 | 3 | 66.7% |');
+    expect(report).toContain('This report covers the first 1 problem of each benchmark (the latest invocation); the run directory also holds 3 samples of 1 problem outside it');
+    // Rebuilt from disk (cir eval report), the figures are the same.
+    const onDisk = readRun(p.outDir);
+    expect(buildRunOutputs(onDisk.config, onDisk.records, 'done').summary.metrics).toEqual(summary.metrics);
+    expect(lines(p.outDir)).toHaveLength(6);
+
+    // Without --limit: every problem, the earlier samples reused, only t3 generated.
+    const solve = countingSolve();
+    const all = await prepareEval({ ...p, limit: undefined }, { served: () => scriptedServed, sandbox, solve }).run();
+    expect(solve.requested).toBe(3);
+    expect(all.summary.outside_plan).toEqual({ problems: 0, samples: 0 });
+    expect(all.summary.metrics.benchmarks[0]).toMatchObject({ problems: 3, problems_evaluated: 3, samples: 9 });
+    expect(all.summary.metrics.benchmarks[0]!.accuracy).toBeCloseTo(1 / 3, 12);
+    expect(readFileSync(join(p.outDir, 'report.md'), 'utf8')).not.toContain('outside it');
   });
 
   it('runs greedy as one sample per problem at temperature 0', async () => {
