@@ -1,12 +1,13 @@
 import { barChart, lineChart } from '../core/plot/index.ts';
-import { computeMetrics, type BenchmarkMetrics, type EvalMetrics, type ToolUseStats } from './metrics.ts';
+import { computeMetrics, passKs, type BenchmarkMetrics, type EvalMetrics, type ToolUseStats } from './metrics.ts';
 import type { SampleRecord } from './record.ts';
 import { splitByPlan, type OutsidePlan, type RunConfig } from './store.ts';
 
 /**
  * What a run writes besides its samples (pure: content only, the caller writes the files):
  * summary.json (settings, status, every metric), report.md (tables people read) and plots/*.svg
- * (accuracy per benchmark, accuracy vs executions, accuracy per subject).
+ * (accuracy per benchmark, pass@k by k when sampled, accuracy vs executions with the number of
+ * solutions per point, accuracy per subject).
  */
 
 export type RunStatus = 'running' | 'done' | 'interrupted' | 'failed';
@@ -138,6 +139,7 @@ function groupTable(b: BenchmarkMetrics, groups: BenchmarkMetrics['by_subject'],
 export const PLOTS = {
   accuracy: 'plots/accuracy.svg',
   toolCalls: 'plots/accuracy-vs-executions.svg',
+  passAtK: 'plots/pass-at-k.svg',
   subject: (bench: string) => `plots/subjects-${bench.replace(/[^\w.-]+/g, '_')}.svg`,
 } as const;
 
@@ -167,13 +169,34 @@ export function buildPlots(summary: EvalSummary): Record<string, string> {
     valueFormat: percentValue,
   });
 
+  if (!summary.settings.greedy && m.k > 1) {
+    // k doubles from tick to tick: a log2 axis spaces them evenly.
+    const ks = passKs(m.k);
+    const curve = (passAt: Record<string, number | null>) => ks.map((k) => ({ x: Math.log2(k), y: passAt[`pass@${k}`] ?? null }));
+    plots[PLOTS.passAtK] = lineChart({
+      title: 'pass@k by k',
+      subtitle: `${subtitle} · unbiased estimate from ${m.k} samples per problem`,
+      xLabel: 'k (samples drawn per problem)',
+      yLabel: 'pass@k (share of problems)',
+      series: [
+        ...scored.map((b) => ({ name: b.name, points: curve(b.pass_at_k) })),
+        ...(scored.length > 1 ? [{ name: 'average', points: curve(m.average.pass_at_k), dashed: true }] : []),
+      ],
+      xTicks: ks.map(Math.log2),
+      xFormat: (v) => String(Math.round(2 ** v)),
+      yDomain: [0, 1],
+      yFormat: percentAxis,
+      markers: true,
+    });
+  }
+
   const maxCalls = Math.max(0, ...scored.flatMap((b) => b.tool_use.by_calls.map((c) => c.calls)));
   plots[PLOTS.toolCalls] = lineChart({
     title: 'Accuracy by number of code executions',
-    subtitle: `${subtitle} · a point per count that has solutions`,
+    subtitle: `${subtitle} · n: solutions at that count`,
     xLabel: 'code executions in the solution',
     yLabel: 'accuracy of those solutions',
-    series: scored.map((b) => ({ name: b.name, points: b.tool_use.by_calls.map((c) => ({ x: c.calls, y: c.accuracy })) })),
+    series: scored.map((b) => ({ name: b.name, points: b.tool_use.by_calls.map((c) => ({ x: c.calls, y: c.accuracy, label: `n=${c.samples}` })) })),
     xTicks: Array.from({ length: maxCalls + 1 }, (_, i) => i),
     yDomain: [0, 1],
     yFormat: percentAxis,
@@ -232,6 +255,7 @@ export function buildReport(summary: EvalSummary, plots: Record<string, string>)
   out.push('');
   out.push(resultsTable(m));
   if (plots[PLOTS.accuracy]) out.push('', `![Accuracy per benchmark](${PLOTS.accuracy})`);
+  if (plots[PLOTS.passAtK]) out.push('', `![pass@k by k](${PLOTS.passAtK})`);
   const errors = m.benchmarks.reduce((a, b) => a + b.errors, 0);
   if (errors > 0) {
     out.push('', `${errors} sample${errors === 1 ? '' : 's'} could not be generated (e.g. the prompt is longer than the model's context) and count as wrong; see \`error\` in samples.jsonl.`);

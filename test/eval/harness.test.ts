@@ -1,4 +1,4 @@
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelBackend, RemoteModelError, type ModelBackend } from '../../api/models/index.ts';
@@ -112,9 +112,18 @@ describe('metrics through the real loop (scripted model)', () => {
     expect(report).toContain('| mini | 2 | 6 | 50.0% | 83.3% | 100.0% |');
     expect(report).toContain('| mini | 0.67 | 66.7% | 50.0% | 50.0% | 50.0% | 50.0% (2) |');
     expect(report).toContain('![Accuracy per benchmark](plots/accuracy.svg)');
-    for (const plot of ['plots/accuracy.svg', 'plots/accuracy-vs-executions.svg']) {
+    for (const plot of ['plots/accuracy.svg', 'plots/accuracy-vs-executions.svg', 'plots/pass-at-k.svg']) {
       expect(readFileSync(join(p.outDir, plot), 'utf8')).toMatch(/^<svg [^>]*>[\s\S]*<\/svg>\n$/);
     }
+    // pass@k against k (1, 2, 3), listed in the report.
+    expect(report).toContain('![pass@k by k](plots/pass-at-k.svg)');
+    const passPlot = readFileSync(join(p.outDir, 'plots/pass-at-k.svg'), 'utf8');
+    expect(passPlot).toContain('pass@k by k');
+    const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    expect(texts(passPlot)).toEqual(expect.arrayContaining(['1', '2', '3', 'k (samples drawn per problem)']));
+    expect(passPlot.match(/<circle/g)).toHaveLength(3);
+    // Each accuracy-by-executions point says how many solutions it rests on: 2 without code, 4 with one execution.
+    expect(texts(readFileSync(join(p.outDir, 'plots/accuracy-vs-executions.svg'), 'utf8'))).toEqual(expect.arrayContaining(['n=2', 'n=4']));
   });
 
   it('reports the latest plan when --limit changes on a run directory, keeping the samples outside it', async () => {
@@ -156,6 +165,9 @@ describe('metrics through the real loop (scripted model)', () => {
     // Sample 0's script answers 2: right for t1 only.
     expect(summary.metrics.benchmarks[0]!.accuracy).toBeCloseTo(1 / 3, 12);
     expect(readRun(p.outDir).config.top_p).toBe(1);
+    // One sample per problem: no pass@k curve.
+    expect(existsSync(join(p.outDir, 'plots/pass-at-k.svg'))).toBe(false);
+    expect(readFileSync(join(p.outDir, 'report.md'), 'utf8')).not.toContain('pass-at-k');
   });
 });
 
