@@ -39,7 +39,8 @@ A re-run of the same command resumes: finished samples are skipped. Ctrl-C stops
   --greedy              one greedy solution per problem (accuracy), instead of k samples
   --max-tool-calls N    code executions per solution (default ${DEFAULT_EVAL_SETTINGS.maxToolCalls})
   --max-tokens N        tokens generated per solution (default: the model's context, at most 4096)
-  --limit N             only the first N problems of each benchmark
+  --limit N             only the first N problems of each benchmark (a run directory keeps the samples of
+                        earlier plans; its report covers the latest and counts the rest apart)
   --concurrency C       problems solved at once (default ${DEFAULT_EVAL_SETTINGS.concurrency})
   --seed N              base seed (default ${DEFAULT_EVAL_SETTINGS.seed}); sample i of a problem uses its seed + i
   --retries N           retries of a problem after a backend failure, with doubling pauses, before the
