@@ -2,8 +2,8 @@ import type { GradingMode } from '../api/grading/index.ts';
 import type { ServedModel } from '../api/models/served.ts';
 import { loadBenchmark, type Benchmark } from './benchmarks.ts';
 import { buildRunOutputs, type EvalSummary, type RunStatus } from './report.ts';
-import { EVAL_LIMITS, runEval, type EvalDeps, type EvalOutcome, type EvalProgress, type EvalSettings } from './runner.ts';
-import { RunStore, type RunConfig } from './store.ts';
+import { EVAL_LIMITS, planTotal, runEval, type EvalDeps, type EvalOutcome, type EvalProgress, type EvalSettings } from './runner.ts';
+import { RunStore, splitByPlan, type OutsidePlan, type RunConfig } from './store.ts';
 
 /** Settings a caller may leave out. */
 export const DEFAULT_EVAL_SETTINGS = {
@@ -18,7 +18,7 @@ export const DEFAULT_EVAL_SETTINGS = {
   retryDelayMs: 2_000,
 } as const;
 
-/** Settings out of range, or a plan the model cannot run (k above its n limit, max tokens above its context). */
+/** Settings out of range, or a plan the model cannot run (max tokens above its context). */
 export class EvalInputError extends Error {
   constructor(message: string) {
     super(message);
@@ -50,9 +50,8 @@ function checkRange(name: string, value: number, min: number, max: number): void
 /** Checks settings against the harness limits and the model; returns them with maxTokens resolved. */
 export function resolveSettings(settings: EvalPlan['settings'], served: ServedModel, limit?: number): EvalSettings {
   const { info } = served.backend;
+  // k above the model's maxN is fine: the runner splits a problem's samples into groups of at most maxN.
   checkRange('k', settings.k, EVAL_LIMITS.k.min, EVAL_LIMITS.k.max);
-  const n = settings.greedy ? 1 : settings.k;
-  if (n > info.maxN) throw new EvalInputError(`k=${n} is more samples per problem than this model serves at once (maxN ${info.maxN})`);
   checkRange('max tool calls', settings.maxToolCalls, EVAL_LIMITS.maxToolCalls.min, EVAL_LIMITS.maxToolCalls.max);
   checkRange('concurrency', settings.concurrency, EVAL_LIMITS.concurrency.min, EVAL_LIMITS.concurrency.max);
   checkRange('retries', settings.retries, EVAL_LIMITS.retries.min, EVAL_LIMITS.retries.max);
@@ -83,6 +82,8 @@ export interface PreparedEval {
   store: RunStore;
   /** Samples of the plan the run directory already has. */
   alreadyDone: number;
+  /** Samples the run directory keeps from earlier plans (another --limit or --bench), not in this one's report. */
+  outsidePlan: OutsidePlan;
   total: number;
   /** Runs what is missing and writes summary.json, report.md and plots (also when interrupted or failed). */
   run(hooks?: { signal?: AbortSignal; onProgress?: (p: EvalProgress) => void }): Promise<{ outcome: EvalOutcome; summary: EvalSummary }>;
@@ -113,17 +114,15 @@ export function prepareEval(plan: EvalPlan, deps: EvalDeps): PreparedEval {
     max_tool_calls: settings.maxToolCalls,
     max_tokens: settings.maxTokens,
     seed: settings.seed,
-    benchmarks: benchmarks.map((b) => ({ name: b.name, file: b.file, problems: b.problems.length, total: b.total })),
+    benchmarks: benchmarks.map((b) => ({ name: b.name, file: b.file, problems: b.problems.length, total: b.total, ids: b.problems.map((p) => p.id) })),
     limit: plan.limit ?? null,
     ...(plan.recorded && { prompt: plan.recorded.prompt }),
     ...(plan.recorded?.gradingMode && { grading_mode: plan.recorded.gradingMode }),
     ...(settings.maxTokensPerTurn !== undefined && { max_tokens_per_turn: settings.maxTokensPerTurn }),
   };
   const store = RunStore.open(plan.outDir, config);
-  const k = config.k;
-  const planned = new Set(benchmarks.flatMap((b) => b.problems.map((p) => `${b.name}\u0000${p.id}`)));
-  const alreadyDone = store.records.filter((r) => r.sample < k && planned.has(`${r.bench}\u0000${r.id}`)).length;
-  const total = benchmarks.reduce((a, b) => a + b.problems.length * k, 0);
+  const { planned, outside } = splitByPlan(store.config, store.records);
+  const total = planTotal(benchmarks, config.k);
 
   const writeOutputs = (status: RunStatus, error?: string) => {
     const { summary, files } = buildRunOutputs(store.config, store.records, status, error);
@@ -135,7 +134,8 @@ export function prepareEval(plan: EvalPlan, deps: EvalDeps): PreparedEval {
     benchmarks,
     settings,
     store,
-    alreadyDone,
+    alreadyDone: planned.length,
+    outsidePlan: outside,
     total,
     writeOutputs,
     async run(hooks = {}) {

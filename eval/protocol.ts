@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GradingMode } from '../api/grading/index.ts';
 import { pct } from './report.ts';
-import { readRun } from './store.ts';
+import { readRun, splitByPlan } from './store.ts';
 import type { SampleRecord } from './record.ts';
 
 /**
@@ -100,13 +100,19 @@ export function meanCi(values: readonly number[]): { mean: number | null; ci95: 
   return { mean, ci95: 1.96 * Math.sqrt(variance / n) };
 }
 
+/** A sub-run's samples of its latest plan (another --limit before leaves samples outside it). */
+function plannedRecords(dir: string): SampleRecord[] {
+  const { config, records } = readRun(dir);
+  return splitByPlan(config, records).planned;
+}
+
 export function readProtocolRun(dir: string): { record: ProtocolRecord; cells: Cell[] } {
   const file = join(dir, PROTOCOL_FILE);
   if (!existsSync(file)) throw new Error(`${dir}: not a protocol run (no ${PROTOCOL_FILE})`);
   const record = JSON.parse(readFileSync(file, 'utf8')) as ProtocolRecord;
   const cells = record.benchmarks.map((b) => {
     const sub = join(dir, b.name);
-    const byProblem = existsSync(sub) ? perProblem(readRun(sub).records, b.greedy ? 1 : b.k) : new Map<string, number>();
+    const byProblem = existsSync(sub) ? perProblem(plannedRecords(sub), b.greedy ? 1 : b.k) : new Map<string, number>();
     const { mean, ci95 } = meanCi([...byProblem.values()]);
     return { label: b.label, metric: b.greedy ? 'greedy' : `avg@${b.k}`, value: mean, ci95, problems: byProblem.size, byProblem };
   });

@@ -1,12 +1,13 @@
 import { barChart, lineChart } from '../core/plot/index.ts';
-import { computeMetrics, type BenchmarkMetrics, type EvalMetrics, type ToolUseStats } from './metrics.ts';
+import { computeMetrics, passKs, type BenchmarkMetrics, type EvalMetrics, type ToolUseStats } from './metrics.ts';
 import type { SampleRecord } from './record.ts';
-import type { RunConfig } from './store.ts';
+import { splitByPlan, type OutsidePlan, type RunConfig } from './store.ts';
 
 /**
  * What a run writes besides its samples (pure: content only, the caller writes the files):
  * summary.json (settings, status, every metric), report.md (tables people read) and plots/*.svg
- * (accuracy per benchmark, accuracy vs executions, accuracy per subject).
+ * (accuracy per benchmark, pass@k by k when sampled, accuracy vs executions with the number of
+ * solutions per point, accuracy per subject).
  */
 
 export type RunStatus = 'running' | 'done' | 'interrupted' | 'failed';
@@ -20,13 +21,17 @@ export interface EvalSummary {
   backend: string;
   settings: Pick<RunConfig, 'greedy' | 'k' | 'temperature' | 'top_p' | 'max_tool_calls' | 'max_tokens' | 'seed' | 'limit'>;
   progress: { done: number; total: number };
+  /** Samples the run directory keeps outside this plan (from invocations with another --limit or --bench); not in the metrics. */
+  outside_plan: OutsidePlan;
   created_at: string;
   updated_at: string;
   metrics: EvalMetrics;
 }
 
+/** The summary of the run's latest plan (run.json); samples outside it are counted, not scored. */
 export function buildSummary(config: RunConfig, records: readonly SampleRecord[], status: RunStatus, error?: string): EvalSummary {
-  const metrics = computeMetrics(records, { benchmarks: config.benchmarks, k: config.k, greedy: config.greedy });
+  const { planned, outside } = splitByPlan(config, records);
+  const metrics = computeMetrics(planned, { benchmarks: config.benchmarks, k: config.k, greedy: config.greedy });
   const k = config.greedy ? 1 : config.k;
   return {
     v: 1,
@@ -46,12 +51,14 @@ export function buildSummary(config: RunConfig, records: readonly SampleRecord[]
       limit: config.limit,
     },
     progress: { done: metrics.benchmarks.reduce((a, b) => a + Math.min(b.samples, b.problems * k), 0), total: config.benchmarks.reduce((a, b) => a + b.problems * k, 0) },
+    outside_plan: outside,
     created_at: config.created_at,
     updated_at: new Date().toISOString(),
     metrics,
   };
 }
 
+export const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 export const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
 const fixed = (v: number | null | undefined, digits = 2): string => (v === null || v === undefined ? '–' : v.toFixed(digits));
 const int = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : String(Math.round(v)));
@@ -132,6 +139,7 @@ function groupTable(b: BenchmarkMetrics, groups: BenchmarkMetrics['by_subject'],
 export const PLOTS = {
   accuracy: 'plots/accuracy.svg',
   toolCalls: 'plots/accuracy-vs-executions.svg',
+  passAtK: 'plots/pass-at-k.svg',
   subject: (bench: string) => `plots/subjects-${bench.replace(/[^\w.-]+/g, '_')}.svg`,
 } as const;
 
@@ -161,13 +169,34 @@ export function buildPlots(summary: EvalSummary): Record<string, string> {
     valueFormat: percentValue,
   });
 
+  if (!summary.settings.greedy && m.k > 1) {
+    // k doubles from tick to tick: a log2 axis spaces them evenly.
+    const ks = passKs(m.k);
+    const curve = (passAt: Record<string, number | null>) => ks.map((k) => ({ x: Math.log2(k), y: passAt[`pass@${k}`] ?? null }));
+    plots[PLOTS.passAtK] = lineChart({
+      title: 'pass@k by k',
+      subtitle: `${subtitle} · unbiased estimate from ${m.k} samples per problem`,
+      xLabel: 'k (samples drawn per problem)',
+      yLabel: 'pass@k (share of problems)',
+      series: [
+        ...scored.map((b) => ({ name: b.name, points: curve(b.pass_at_k) })),
+        ...(scored.length > 1 ? [{ name: 'average', points: curve(m.average.pass_at_k), dashed: true }] : []),
+      ],
+      xTicks: ks.map(Math.log2),
+      xFormat: (v) => String(Math.round(2 ** v)),
+      yDomain: [0, 1],
+      yFormat: percentAxis,
+      markers: true,
+    });
+  }
+
   const maxCalls = Math.max(0, ...scored.flatMap((b) => b.tool_use.by_calls.map((c) => c.calls)));
   plots[PLOTS.toolCalls] = lineChart({
     title: 'Accuracy by number of code executions',
-    subtitle: `${subtitle} · a point per count that has solutions`,
+    subtitle: `${subtitle} · n: solutions at that count`,
     xLabel: 'code executions in the solution',
     yLabel: 'accuracy of those solutions',
-    series: scored.map((b) => ({ name: b.name, points: b.tool_use.by_calls.map((c) => ({ x: c.calls, y: c.accuracy })) })),
+    series: scored.map((b) => ({ name: b.name, points: b.tool_use.by_calls.map((c) => ({ x: c.calls, y: c.accuracy, label: `n=${c.samples}` })) })),
     xTicks: Array.from({ length: maxCalls + 1 }, (_, i) => i),
     yDomain: [0, 1],
     yFormat: percentAxis,
@@ -205,6 +234,16 @@ export function buildReport(summary: EvalSummary, plots: Record<string, string>)
   };
   out.push('');
   out.push(`Status: **${statusText[summary.status]}**, ${summary.progress.done} of ${summary.progress.total} samples. Updated ${summary.updated_at}.`);
+  const outside = summary.outside_plan;
+  if (outside.samples > 0) {
+    const limit = summary.settings.limit;
+    const plan = limit ? `the first ${plural(limit, 'problem')} of each benchmark` : 'every problem of the benchmarks below';
+    out.push(
+      '',
+      `This report covers ${plan} (the latest invocation); the run directory also holds ${plural(outside.samples, 'sample')} of ${plural(outside.problems, 'problem')} outside it ` +
+        '(from invocations with another `--limit` or `--bench`), kept in samples.jsonl and not counted here; an invocation that plans them again reports them.',
+    );
+  }
   out.push('');
   out.push('## Results');
   out.push('');
@@ -216,6 +255,7 @@ export function buildReport(summary: EvalSummary, plots: Record<string, string>)
   out.push('');
   out.push(resultsTable(m));
   if (plots[PLOTS.accuracy]) out.push('', `![Accuracy per benchmark](${PLOTS.accuracy})`);
+  if (plots[PLOTS.passAtK]) out.push('', `![pass@k by k](${PLOTS.passAtK})`);
   const errors = m.benchmarks.reduce((a, b) => a + b.errors, 0);
   if (errors > 0) {
     out.push('', `${errors} sample${errors === 1 ? '' : 's'} could not be generated (e.g. the prompt is longer than the model's context) and count as wrong; see \`error\` in samples.jsonl.`);

@@ -5,13 +5,14 @@ import type { Sandbox } from '../api/sandbox/index.ts';
 import type { Benchmark, BenchmarkProblem } from './benchmarks.ts';
 import { countExecErrors } from './metrics.ts';
 import { SAMPLE_RECORD_VERSION, type SampleRecord } from './record.ts';
-import type { RunStore } from './store.ts';
+import { splitByPlan, type RunStore } from './store.ts';
 
 /**
  * Runs the samples of a plan that the run directory does not have yet, through the reasoning loop
  * (api/reasoning solveProblem: the same rollout the server and the trainer use), appending each
- * finished sample to the store. Problems run `concurrency` at a time, each as one group of its
- * missing samples (one prefill). A backend failure pauses the problem and retries it with
+ * finished sample to the store. Problems run `concurrency` at a time, each as groups of its
+ * missing samples (one prefill per group; at most the model's maxN samples per group, so k may
+ * exceed it; sample i always draws from the problem seed + i, however the samples are grouped). A backend failure pauses the problem and retries it with
  * exponential backoff; when the retries are spent the whole run stops, resumable. Aborting
  * `signal` stops it too: samples cut short are not recorded, so a re-run redoes exactly them.
  */
@@ -90,13 +91,16 @@ export function problemSeed(baseSeed: number, bench: string, id: string): number
   return ((h ^ Math.imul(baseSeed | 0, 0x9e3779b1)) >>> 0) % 0x7ff00000;
 }
 
-/** Contiguous runs [start, start + n) of the indices in [0, k) that `has` does not have. */
-export function missingRanges(k: number, has: (i: number) => boolean): { start: number; n: number }[] {
+/**
+ * Contiguous runs [start, start + n) of the indices in [0, k) that `has` does not have, each at
+ * most `maxN` long (the most samples the model takes in one group).
+ */
+export function missingRanges(k: number, has: (i: number) => boolean, maxN = Infinity): { start: number; n: number }[] {
   const ranges: { start: number; n: number }[] = [];
   for (let i = 0; i < k; i++) {
     if (has(i)) continue;
     const last = ranges[ranges.length - 1];
-    if (last && last.start + last.n === i) last.n++;
+    if (last && last.start + last.n === i && last.n < maxN) last.n++;
     else ranges.push({ start: i, n: 1 });
   }
   return ranges;
@@ -190,8 +194,8 @@ export async function runEval(
   const k = settings.greedy ? 1 : settings.k;
   const solve = deps.solve ?? solveProblem;
   const total = planTotal(benchmarks, k);
-  const planned = new Set(benchmarks.flatMap((b) => b.problems.map((p) => `${b.name}\u0000${p.id}`)));
-  const countDone = () => store.records.filter((r) => r.sample < k && planned.has(`${r.bench}\u0000${r.id}`)).length;
+  // The store's run.json holds this plan (prepareEval wrote it).
+  const countDone = () => splitByPlan(store.config, store.records).planned.length;
   let done = countDone();
   const progress: EvalProgress = { done, total, finishedNow: 0, correctNow: 0 };
   const report = (patch: Partial<EvalProgress> = {}) => hooks.onProgress?.({ ...progress, ...patch });
@@ -215,10 +219,12 @@ export async function runEval(
 
   const runProblem = async (bench: string, problem: BenchmarkProblem): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
-      const ranges = missingRanges(k, (i) => store.has(bench, problem.id, i));
-      if (ranges.length === 0 || stop.signal.aborted) return;
+      const has = (i: number) => store.has(bench, problem.id, i);
+      if (stop.signal.aborted || missingRanges(k, has).length === 0) return;
       const served = deps.served();
       if (!served) throw new BackendFailure('no model is being served');
+      // One group per range: k above the model's maxN runs as several groups, one after another.
+      const ranges = missingRanges(k, has, served.backend.info.maxN);
       try {
         for (const { start, n } of ranges) {
           if (stop.signal.aborted) return;
@@ -253,7 +259,7 @@ export async function runEval(
         if (stop.signal.aborted) return;
         if (error instanceof SolveInputError) {
           // The problem does not fit this model (e.g. prompt longer than the context): wrong, not retried.
-          for (const { start, n } of missingRanges(k, (i) => store.has(bench, problem.id, i))) {
+          for (const { start, n } of missingRanges(k, has)) {
             for (let i = start; i < start + n; i++) record(unrunnableRecord(bench, problem, i, error.message, served));
           }
           return;

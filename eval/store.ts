@@ -11,6 +11,8 @@ import { SampleRecordSchema, sampleKey, type SampleRecord } from './record.ts';
  *   summary.json, report.md, plots/*.svg   rewritten at the end of every invocation
  * A re-run reads samples.jsonl and skips what is there, so a run interrupted at any point (Ctrl-C,
  * crash, dead backend) resumes where it stopped. A last line cut off by a crash is dropped.
+ * A re-run may plan other problems (--limit, --bench): run.json then records the new plan, the
+ * reports cover it and say how many kept samples lie outside it (splitByPlan).
  */
 
 export const RUN_FILE = 'run.json';
@@ -32,8 +34,14 @@ const RunConfigSchema = z.object({
   max_tool_calls: z.number().int().nonnegative(),
   max_tokens: z.number().int().positive(),
   seed: z.number().int(),
-  /** Benchmarks of the latest invocation, in report order, with the problems it planned. */
-  benchmarks: z.array(z.object({ name: z.string(), file: z.string(), problems: z.number().int().nonnegative(), total: z.number().int().nonnegative() })),
+  /**
+   * Benchmarks of the latest invocation, in report order, with the problems it planned: `ids` are
+   * those problems (after --limit). Reports cover this plan; samples.jsonl keeps every sample.
+   * Runs written before `ids` existed count every sample of the benchmark.
+   */
+  benchmarks: z.array(
+    z.object({ name: z.string(), file: z.string(), problems: z.number().int().nonnegative(), total: z.number().int().nonnegative(), ids: z.array(z.string()).optional() }),
+  ),
   limit: z.number().int().positive().nullable(),
   /** Set by an evaluation protocol (eval/protocol.ts): the prompt's name, the per-turn token limit, the grading mode. */
   prompt: z.string().optional(),
@@ -98,6 +106,34 @@ export function readRun(dir: string): { config: RunConfig; records: SampleRecord
   const config = readRunConfig(dir);
   if (!config) throw new RunDirError(`${dir}: not an eval run (no ${RUN_FILE})`);
   return { config, records: dedupe(readSamples(join(dir, SAMPLES_FILE)).records) };
+}
+
+/** Samples and problems a run directory holds beyond the plan its reports cover. */
+export interface OutsidePlan {
+  problems: number;
+  samples: number;
+}
+
+/**
+ * Splits a run's records into those of its latest plan (its benchmarks, their planned problems,
+ * samples below k) and the rest: samples kept from invocations with another --limit or --bench,
+ * which stay on disk (a later plan may cover them again) but are not counted in the report.
+ */
+export function splitByPlan(config: Pick<RunConfig, 'benchmarks' | 'k'>, records: readonly SampleRecord[]): { planned: SampleRecord[]; outside: OutsidePlan } {
+  const plan = new Map(config.benchmarks.map((b) => [b.name, b.ids && new Set(b.ids)]));
+  const planned: SampleRecord[] = [];
+  const outsideProblems = new Set<string>();
+  let outsideSamples = 0;
+  for (const r of records) {
+    const ids = plan.get(r.bench);
+    if (plan.has(r.bench) && (ids === undefined || ids.has(r.id)) && r.sample < config.k) {
+      planned.push(r);
+    } else {
+      outsideSamples++;
+      outsideProblems.add(`${r.bench}\u0000${r.id}`);
+    }
+  }
+  return { planned, outside: { problems: outsideProblems.size, samples: outsideSamples } };
 }
 
 /** Keeps the first record of each (bench, id, sample): a sample is never counted twice. */

@@ -133,7 +133,7 @@ export interface GroupRequest {
   prompt: Prompt;
   /** Samples that share the prompt's prefill. Default 1. */
   n?: number;
-  /** Sequence i samples from seed + i, so a group of n equals n single runs with those seeds. Random if absent. */
+  /** Sequence i samples from seed + i (turn t of it from turnSeed(seed + i, t), generation/rng.ts), so a group of n equals n single runs with those seeds on any backend. Random if absent. */
   seed?: number;
 }
 

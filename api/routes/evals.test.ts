@@ -100,7 +100,9 @@ describe('/v1/evals', () => {
       [{ benchmarks: ['mini'], max_tool_calls: 65 }, 400, /max_tool_calls/],
       [{ benchmarks: ['mini'], limit: 0 }, 400, /limit/],
       [{ benchmarks: ['mini'], nope: 1 }, 400, /nope/],
-      [{ benchmarks: ['mini'], k: 65 }, 400, /maxN 64/],
+      [{ benchmarks: ['mini'], greedy: true, k: 4 }, 400, /^greedy takes no k \(greedy is one temperature-0 solution per problem\)$/],
+      [{ benchmarks: ['mini'], greedy: true, temperature: 0.7, top_p: 0.9 }, 400, /^greedy takes no temperature, top_p /],
+      [{ benchmarks: ['mini'], k: 1025 }, 400, /^k: /],
       [{ benchmarks: ['mini'], max_tokens: 100_000 }, 400, /max tokens must be an integer in \[1, 256\]/],
       [{ benchmarks: ['missing'] }, 400, /benchmark "missing": no file .* has: mini/],
     ];

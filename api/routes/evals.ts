@@ -7,6 +7,7 @@ import { readJson } from '../validation.ts';
  * Evaluation runs over the served model, in the background:
  *   POST   /v1/evals       { benchmarks: ["math500", ...], k?, greedy?, temperature?, top_p?, max_tool_calls?,
  *                            max_tokens?, limit?, concurrency?, seed? }  → 202 EvalRunView
+ *                          (greedy with k, temperature or top_p is a 400, as `cir eval --greedy --k` is)
  *   GET    /v1/evals       every run this server knows
  *   GET    /v1/evals/:id   progress, and the metrics so far (complete once status is "done")
  *   DELETE /v1/evals/:id   stops a running evaluation (its finished samples are kept)
@@ -21,10 +22,10 @@ export const EvalStartSchema = z
       .array(z.string().regex(/^[A-Za-z0-9][\w.-]*$/, { error: 'a benchmark is a name like "math500" (letters, digits, . _ -), not a path' }))
       .min(1, { error: 'give at least one benchmark' })
       .max(32),
-    k: z.number().int().min(1).max(1024).default(16),
+    k: z.number().int().min(1).max(1024).optional(),
     greedy: z.boolean().default(false),
-    temperature: z.number().gt(0).max(10).default(1),
-    top_p: z.number().gt(0).max(1).default(0.95),
+    temperature: z.number().gt(0).max(10).optional(),
+    top_p: z.number().gt(0).max(1).optional(),
     max_tool_calls: z.number().int().min(0).max(64).default(5),
     max_tokens: z.number().int().min(1).optional(),
     limit: z.number().int().min(1).max(10_000_000).optional(),
@@ -32,7 +33,13 @@ export const EvalStartSchema = z
     seed: z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1).default(0),
   })
   .strict()
-  .refine((b) => new Set(b.benchmarks).size === b.benchmarks.length, { error: 'a benchmark is listed twice', path: ['benchmarks'] });
+  .refine((b) => new Set(b.benchmarks).size === b.benchmarks.length, { error: 'a benchmark is listed twice', path: ['benchmarks'] })
+  .superRefine((b, ctx) => {
+    // As `cir eval --greedy`: sampling settings next to greedy are a mistake, not something to ignore.
+    const sampling = (['k', 'temperature', 'top_p'] as const).filter((key) => b[key] !== undefined);
+    if (b.greedy && sampling.length > 0) ctx.addIssue({ code: 'custom', message: `greedy takes no ${sampling.join(', ')} (greedy is one temperature-0 solution per problem)` });
+  })
+  .transform((b) => ({ ...b, k: b.k ?? 16, temperature: b.temperature ?? 1, top_p: b.top_p ?? 0.95 }));
 
 export type EvalStartRequest = z.infer<typeof EvalStartSchema>;
 

@@ -13,7 +13,7 @@ import { DEFAULT_EVAL_SETTINGS, EvalInputError, loadPlanBenchmarks, prepareEval,
 import { loadPrompt } from '../../eval/prompts.ts';
 import { compareProtocolRuns, PROTOCOL_FILE, PROTOCOLS, TABLE_FILE, writeProtocolTable } from '../../eval/protocol.ts';
 import { ProgressBar, formatDuration } from '../../eval/progress.ts';
-import { buildRunOutputs, pct, type EvalSummary } from '../../eval/report.ts';
+import { buildRunOutputs, pct, plural, type EvalSummary } from '../../eval/report.ts';
 import { readRun, RunDirError } from '../../eval/store.ts';
 import { withEmbeddedModel } from '../embedded-model.ts';
 import { UsageError, type CommandIO } from '../io.ts';
@@ -32,13 +32,15 @@ A re-run of the same command resumes: finished samples are skipped. Ctrl-C stops
   --model NAME          model name on the server (URL backend; default CIR_MODEL_NAME, else the server's only model)
   --tokenizer DIR       the served model's tokenizer files (URL backend; default CIR_MODEL_TOKENIZER_DIR)
   --data DIR            benchmark directory (default CIR_BENCHMARKS_DIR, else ../shared/data/benchmarks)
-  --k N                 samples per problem for avg@k / pass@k (default ${DEFAULT_EVAL_SETTINGS.k})
+  --k N                 samples per problem for avg@k / pass@k (default ${DEFAULT_EVAL_SETTINGS.k}; up to 1024, in groups
+                        of at most the model's max n; sample i always uses the problem's seed + i)
   --temperature T       sampling temperature (default ${DEFAULT_EVAL_SETTINGS.temperature})
   --top-p P             nucleus sampling (default ${DEFAULT_EVAL_SETTINGS.topP})
   --greedy              one greedy solution per problem (accuracy), instead of k samples
   --max-tool-calls N    code executions per solution (default ${DEFAULT_EVAL_SETTINGS.maxToolCalls})
   --max-tokens N        tokens generated per solution (default: the model's context, at most 4096)
-  --limit N             only the first N problems of each benchmark
+  --limit N             only the first N problems of each benchmark (a run directory keeps the samples of
+                        earlier plans; its report covers the latest and counts the rest apart)
   --concurrency C       problems solved at once (default ${DEFAULT_EVAL_SETTINGS.concurrency})
   --seed N              base seed (default ${DEFAULT_EVAL_SETTINGS.seed}); sample i of a problem uses its seed + i
   --retries N           retries of a problem after a backend failure, with doubling pauses, before the
@@ -345,6 +347,12 @@ async function executeJobs(values: EvalFlags, io: CommandIO, jobs: EvalJob[], { 
         `cir eval: ${backend.info.id} on ${sets}: ${prepared.total} samples` +
           `${prepared.alreadyDone ? `, ${prepared.alreadyDone} already done (resuming)` : ''} → ${outDir}\n`,
       );
+      const { outsidePlan } = prepared;
+      if (outsidePlan.samples > 0) {
+        io.stderr.write(
+          `cir eval: ${plural(outsidePlan.samples, 'sample')} of ${plural(outsidePlan.problems, 'problem')} in ${outDir} are outside this plan (another --limit or --bench before): kept, not in this report\n`,
+        );
+      }
       const bar = new ProgressBar(io.stderr as NodeJS.WritableStream & { isTTY?: boolean });
       const started = Date.now();
       const { outcome, summary } = await prepared.run({ signal: controller.signal, onProgress: (p) => bar.update(p) });

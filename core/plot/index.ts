@@ -5,7 +5,7 @@
  *
  *   import { lineChart, barChart } from '../core/plot/index.ts';
  *
- *   // Several series over a numeric x axis; null y leaves a gap.
+ *   // Several series over a numeric x axis; null y leaves a gap; a point's label is printed by its dot.
  *   lineChart({
  *     title: 'Training reward', xLabel: 'step', yLabel: 'mean reward',
  *     series: [

@@ -1,10 +1,12 @@
-import { FONT_SIZE, MUTED, PALETTE, escapeXml, frame, num, svgDocument, text, textWidth, type ChartOptions } from './frame.ts';
+import { FONT_SIZE, MUTED, PALETTE, escapeXml, frame, num, svgDocument, text, textWidth, type ChartOptions, type PlotArea } from './frame.ts';
 import { formatTick, linear, niceTicks } from './scale.ts';
 
 export interface LinePoint {
   x: number;
   /** null (or a non-finite number) leaves a gap: the line breaks there instead of bridging missing data. */
   y: number | null;
+  /** Short text printed by the point (e.g. "n=12": how many observations it rests on); a labelled point always gets a dot. */
+  label?: string;
 }
 
 export interface LineSeries {
@@ -26,13 +28,34 @@ export interface LineChartSpec extends ChartOptions {
   markers?: boolean;
 }
 
+const LABEL_SIZE = 10;
+
+/**
+ * Baselines for point labels that stay inside the plot area and clear of the labels placed
+ * before: above the dot, else below it, else further out on either side (series that meet at a
+ * point, e.g. two benchmarks both at 0%, would otherwise print their labels over each other).
+ */
+function labelPlacer(plot: PlotArea): (px: number, py: number, label: string) => number {
+  const placed: { x0: number; x1: number; y0: number; y1: number }[] = [];
+  return (px, py, label) => {
+    const half = textWidth(label, LABEL_SIZE) / 2 + 1;
+    const candidates = Array.from({ length: 6 }, (_, step) => [py - 7 - step * (LABEL_SIZE + 2), py + 7 + LABEL_SIZE + step * (LABEL_SIZE + 2)]).flat();
+    const fits = (base: number) => base - LABEL_SIZE >= plot.y && base <= plot.y + plot.height;
+    const free = (base: number) => !placed.some((b) => px - half < b.x1 && px + half > b.x0 && base - LABEL_SIZE < b.y1 && base > b.y0);
+    const base = candidates.find((b) => fits(b) && free(b)) ?? candidates.find(fits) ?? py - 7;
+    placed.push({ x0: px - half, x1: px + half, y0: base - LABEL_SIZE, y1: base });
+    return base;
+  };
+}
+
 /**
  * A line chart with several series over a numeric x axis (training step, tool calls, ...).
- * Points are drawn in x order; missing values break the line. Returns a standalone SVG document.
+ * Points are drawn in x order; missing values break the line; a point may carry a label (printed by
+ * its dot). Returns a standalone SVG document.
  */
 export function lineChart(spec: LineChartSpec): string {
   if (spec.series.length === 0) throw new RangeError('lineChart needs at least one series');
-  const finite = (p: LinePoint): p is { x: number; y: number } => Number.isFinite(p.x) && p.y !== null && Number.isFinite(p.y);
+  const finite = (p: LinePoint): p is LinePoint & { y: number } => Number.isFinite(p.x) && p.y !== null && Number.isFinite(p.y);
   const drawn = spec.series.map((s, i) => ({
     ...s,
     color: s.color ?? PALETTE[i % PALETTE.length]!,
@@ -71,10 +94,11 @@ export function lineChart(spec: LineChartSpec): string {
     if (i % labelEvery === 0) marks.push(text(px, f.plot.y + f.plot.height + FONT_SIZE + 6, xFormat(v), { 'text-anchor': 'middle', fill: MUTED }));
   });
 
+  const placeLabel = labelPlacer(f.plot);
   for (const s of drawn) {
     const showMarkers = spec.markers ?? s.points.length <= 40;
     // Split into runs of consecutive finite points: each run is one polyline.
-    const runs: { x: number; y: number }[][] = [[]];
+    const runs: (LinePoint & { y: number })[][] = [[]];
     for (const p of s.points) {
       if (finite(p)) runs[runs.length - 1]!.push(p);
       else if (runs[runs.length - 1]!.length) runs.push([]);
@@ -88,7 +112,10 @@ export function lineChart(spec: LineChartSpec): string {
       }
       // A lone point has no line through it, so it always gets a dot.
       for (const p of run) {
-        if (showMarkers || run.length === 1) parts.push(`<circle cx="${num(x(p.x))}" cy="${num(f.y(p.y))}" r="3.2" fill="${s.color}" stroke="#fff" stroke-width="1"/>`);
+        const px = x(p.x);
+        const py = f.y(p.y);
+        if (showMarkers || run.length === 1 || p.label) parts.push(`<circle cx="${num(px)}" cy="${num(py)}" r="3.2" fill="${s.color}" stroke="#fff" stroke-width="1"/>`);
+        if (p.label) parts.push(text(px, placeLabel(px, py, p.label), p.label, { 'text-anchor': 'middle', 'font-size': LABEL_SIZE, fill: s.color }));
       }
     }
     marks.push(`<g data-series="${escapeXml(s.name)}">${parts.join('')}</g>`);

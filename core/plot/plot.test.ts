@@ -53,6 +53,36 @@ describe('lineChart', () => {
     ],
   };
 
+  it('prints point labels by their dots, inside the plot area', () => {
+    const svg = lineChart({
+      series: [{ name: 'acc', points: [{ x: 0, y: 0.5, label: 'n=12' }, { x: 1, y: 1, label: 'n=3 <few>' }, { x: 2, y: 0.2 }] }],
+      yDomain: [0, 1],
+      markers: false,
+    });
+    expectWellFormed(svg);
+    expect(textsOf(svg)).toEqual(expect.arrayContaining(['n=12', 'n=3 &lt;few&gt;']));
+    // Labelled points get a dot even without markers; the unlabelled one does not.
+    expect(svg.match(/<circle/g)).toHaveLength(2);
+    const labelY = (label: string) => Number(new RegExp(`<text x="[\\d.]+" y="([\\d.]+)"[^>]*>${label}<`).exec(svg)![1]);
+    const dotY = (i: number) => Number([...svg.matchAll(/<circle cx="[\d.]+" cy="([\d.]+)"/g)][i]![1]);
+    expect(labelY('n=12')).toBeLessThan(dotY(0));
+    // At the top of the plot the label goes below the dot.
+    expect(labelY('n=3 &lt;few&gt;')).toBeGreaterThan(dotY(1));
+  });
+
+  it('keeps labels of series that meet at a point apart', () => {
+    const svg = lineChart({
+      series: [
+        { name: 'a', points: [{ x: 0, y: 0, label: 'n=1' }, { x: 1, y: 0.5 }] },
+        { name: 'b', points: [{ x: 0, y: 0, label: 'n=10' }, { x: 1, y: 0.6 }] },
+      ],
+      yDomain: [0, 1],
+    });
+    const ys = [...svg.matchAll(/<text x="[\d.]+" y="([\d.]+)"[^>]*>n=1\d?</g)].map((m) => Number(m[1]));
+    expect(ys).toHaveLength(2);
+    expect(Math.abs(ys[0]! - ys[1]!)).toBeGreaterThanOrEqual(10);
+  });
+
   it('draws one polyline per unbroken run, a legend entry per series, and escapes text', () => {
     const svg = lineChart(spec);
     expectWellFormed(svg);

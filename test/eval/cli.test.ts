@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../cli-run.ts';
@@ -62,8 +62,8 @@ async function until(check: () => boolean, what: string, timeoutMs = 60_000): Pr
 }
 
 /** `cir serve` of the fixture model; resolves with its base URL once listening. */
-async function serve(port = 0): Promise<{ url: string; run: Run }> {
-  const run = cir(['serve'], { CIR_MODEL_DIR: modelDir, PORT: String(port), CIR_DATA_DIR: tempDir('serve') });
+async function serve(port = 0, dir = modelDir): Promise<{ url: string; run: Run }> {
+  const run = cir(['serve'], { CIR_MODEL_DIR: dir, PORT: String(port), CIR_DATA_DIR: tempDir('serve') });
   await until(() => /listening on (\S+)/.test(run.stderr) || run.child.exitCode !== null, 'the server to listen');
   const url = /listening on (\S+)/.exec(run.stderr)?.[1];
   if (!url) throw new Error(`cir serve did not start: ${run.stderr}`);
@@ -107,6 +107,31 @@ describe('cir eval', () => {
     for (const file of ['summary.json', 'report.md', 'plots/accuracy.svg', 'plots/accuracy-vs-executions.svg']) expect(existsSync(join(long, file)), file).toBe(true);
     again.run.child.kill('SIGTERM');
     await again.run.exit;
+  }, 120_000);
+
+  it('samples the same transcripts, tool turns included, over a remote server as in-process', async () => {
+    // The embedded model writes code, reads its output and answers: solutions of several turns.
+    const synth = join(ROOT, 'model/default');
+    const bench = join(tempDir('synth'), 'synth.jsonl');
+    writeFileSync(
+      bench,
+      ['{"id":"a","problem":"What is 407 times 94? Give the answer modulo 748.","answer":"110"}', '{"id":"b","problem":"What is 123 times 45? Give the answer modulo 97.","answer":"6"}', ''].join('\n'),
+    );
+    // Above temperature 1 the turn after the tool output varies with the random stream too.
+    const args = ['--bench', bench, '--k', '4', '--temperature', '1.6', '--top-p', '1', '--max-tokens', '120', '--max-tool-calls', '2', '--seed', '3'];
+    const local = tempDir('synth-local');
+    expect((await inProcess([...args, '--backend', synth, '--out', local])).code).toBe(0);
+    const server = await serve(0, synth);
+    const remote = tempDir('synth-remote');
+    const viaHttp = await inProcess([...args, '--backend', `${server.url}/v1`, '--tokenizer', synth, '--out', remote]);
+    server.run.child.kill('SIGTERM');
+    await server.run.exit;
+    expect(viaHttp.code, viaHttp.stderr).toBe(0);
+    const transcripts = (dir: string) =>
+      Object.fromEntries(readFileSync(join(dir, 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).map((r) => [`${r.id}/${r.sample}`, r.transcript]));
+    const expected = transcripts(local);
+    expect(Object.values(expected).filter((t) => /```output\n[\s\S]*```\n\S/.test(t)).length).toBeGreaterThan(0);
+    expect(transcripts(remote)).toEqual(expected);
   }, 120_000);
 
   it('stops on Ctrl-C with finished samples saved, resumes, and compares runs', async () => {

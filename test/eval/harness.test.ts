@@ -1,4 +1,4 @@
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModelBackend, RemoteModelError, type ModelBackend } from '../../api/models/index.ts';
@@ -8,7 +8,8 @@ import { solveProblem } from '../../api/reasoning/index.ts';
 import type { Sandbox } from '../../api/sandbox/index.ts';
 import { BenchmarkError } from '../../eval/benchmarks.ts';
 import { EvalInputError, prepareEval, type EvalPlan } from '../../eval/harness.ts';
-import type { EvalProgress, SolveFn } from '../../eval/runner.ts';
+import { problemSeed, type EvalProgress, type SolveFn } from '../../eval/runner.ts';
+import { buildRunOutputs } from '../../eval/report.ts';
 import { readRun, RunDirError } from '../../eval/store.ts';
 import { ensureModel } from '../../scripts/make-model.ts';
 import { ScriptedBackend } from '../reasoning/scripted-backend.ts';
@@ -111,9 +112,49 @@ describe('metrics through the real loop (scripted model)', () => {
     expect(report).toContain('| mini | 2 | 6 | 50.0% | 83.3% | 100.0% |');
     expect(report).toContain('| mini | 0.67 | 66.7% | 50.0% | 50.0% | 50.0% | 50.0% (2) |');
     expect(report).toContain('![Accuracy per benchmark](plots/accuracy.svg)');
-    for (const plot of ['plots/accuracy.svg', 'plots/accuracy-vs-executions.svg']) {
+    for (const plot of ['plots/accuracy.svg', 'plots/accuracy-vs-executions.svg', 'plots/pass-at-k.svg']) {
       expect(readFileSync(join(p.outDir, plot), 'utf8')).toMatch(/^<svg [^>]*>[\s\S]*<\/svg>\n$/);
     }
+    // pass@k against k (1, 2, 3), listed in the report.
+    expect(report).toContain('![pass@k by k](plots/pass-at-k.svg)');
+    const passPlot = readFileSync(join(p.outDir, 'plots/pass-at-k.svg'), 'utf8');
+    expect(passPlot).toContain('pass@k by k');
+    const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    expect(texts(passPlot)).toEqual(expect.arrayContaining(['1', '2', '3', 'k (samples drawn per problem)']));
+    expect(passPlot.match(/<circle/g)).toHaveLength(3);
+    // Each accuracy-by-executions point says how many solutions it rests on: 2 without code, 4 with one execution.
+    expect(texts(readFileSync(join(p.outDir, 'plots/accuracy-vs-executions.svg'), 'utf8'))).toEqual(expect.arrayContaining(['n=2', 'n=4']));
+  });
+
+  it('reports the latest plan when --limit changes on a run directory, keeping the samples outside it', async () => {
+    const p = plan({ limit: 2, settings: { k: 3, maxTokens: 200 } });
+    await prepareEval(p, { served: () => scriptedServed, sandbox }).run();
+    // t1 is right in 2 of 3 samples, t2 in 1 of 3, t3 in none (the scripts answer 2, 6, 2).
+    const fewer = prepareEval({ ...p, limit: 1 }, { served: () => scriptedServed, sandbox });
+    expect([fewer.alreadyDone, fewer.total, fewer.outsidePlan]).toEqual([3, 3, { problems: 1, samples: 3 }]);
+    const { outcome, summary } = await fewer.run();
+    expect(outcome).toEqual({ status: 'done', done: 3, total: 3 });
+    expect(summary.progress).toEqual({ done: 3, total: 3 });
+    expect(summary.outside_plan).toEqual({ problems: 1, samples: 3 });
+    expect(summary.metrics.benchmarks[0]).toMatchObject({ problems: 1, problems_evaluated: 1, samples: 3 });
+    expect(summary.metrics.benchmarks[0]!.accuracy).toBeCloseTo(2 / 3, 12);
+    expect(summary.metrics.tool_use.samples).toBe(3);
+    const report = readFileSync(join(p.outDir, 'report.md'), 'utf8');
+    expect(report).toContain('| mini | 1 | 3 | 66.7% |');
+    expect(report).toContain('This report covers the first 1 problem of each benchmark (the latest invocation); the run directory also holds 3 samples of 1 problem outside it');
+    // Rebuilt from disk (cir eval report), the figures are the same.
+    const onDisk = readRun(p.outDir);
+    expect(buildRunOutputs(onDisk.config, onDisk.records, 'done').summary.metrics).toEqual(summary.metrics);
+    expect(lines(p.outDir)).toHaveLength(6);
+
+    // Without --limit: every problem, the earlier samples reused, only t3 generated.
+    const solve = countingSolve();
+    const all = await prepareEval({ ...p, limit: undefined }, { served: () => scriptedServed, sandbox, solve }).run();
+    expect(solve.requested).toBe(3);
+    expect(all.summary.outside_plan).toEqual({ problems: 0, samples: 0 });
+    expect(all.summary.metrics.benchmarks[0]).toMatchObject({ problems: 3, problems_evaluated: 3, samples: 9 });
+    expect(all.summary.metrics.benchmarks[0]!.accuracy).toBeCloseTo(1 / 3, 12);
+    expect(readFileSync(join(p.outDir, 'report.md'), 'utf8')).not.toContain('outside it');
   });
 
   it('runs greedy as one sample per problem at temperature 0', async () => {
@@ -124,6 +165,9 @@ describe('metrics through the real loop (scripted model)', () => {
     // Sample 0's script answers 2: right for t1 only.
     expect(summary.metrics.benchmarks[0]!.accuracy).toBeCloseTo(1 / 3, 12);
     expect(readRun(p.outDir).config.top_p).toBe(1);
+    // One sample per problem: no pass@k curve.
+    expect(existsSync(join(p.outDir, 'plots/pass-at-k.svg'))).toBe(false);
+    expect(readFileSync(join(p.outDir, 'report.md'), 'utf8')).not.toContain('pass-at-k');
   });
 });
 
@@ -185,6 +229,31 @@ describe('long runs on the fixture model', () => {
     await again.run();
     expect(solve.requested).toBe(1);
     expect(lines(p.outDir)).toHaveLength(2);
+  });
+
+  it('splits k above the model batch size into groups, each sample keeping its seed (problem seed + index)', async () => {
+    const small = await loadModelBackend({ kind: 'onnx', dir: await ensureModel('tiny'), threads: 1, maxN: 2 });
+    try {
+      const groups: { n: number; seed: number }[] = [];
+      const recording: SolveFn = (served, sb, request, options) => {
+        groups.push({ n: request.n ?? 1, seed: request.seed! });
+        return solveProblem(served, sb, request, options);
+      };
+      const split = plan({ limit: 1, settings: { k: 5, maxTokens: 16 } });
+      const prepared = prepareEval(split, { served: () => ({ backend: small, checkpoint: { version: 'tiny-fixture' } }), sandbox, solve: recording });
+      expect(prepared.total).toBe(5);
+      expect((await prepared.run()).outcome).toEqual({ status: 'done', done: 5, total: 5 });
+      const base = problemSeed(7, 'mini', 't1');
+      expect(groups).toEqual([{ n: 2, seed: base }, { n: 2, seed: base + 2 }, { n: 1, seed: base + 4 }]);
+      // The same samples as one group of 5 on a model that takes them at once.
+      const whole = plan({ limit: 1, settings: { k: 5, maxTokens: 16 } });
+      await prepareEval(whole, { served: () => tinyServed, sandbox }).run();
+      const transcripts = (dir: string) => Object.fromEntries(lines(dir).map((r) => [r.sample, r.transcript]));
+      expect(transcripts(split.outDir)).toEqual(transcripts(whole.outDir));
+      expect(new Set(Object.values(transcripts(split.outDir))).size).toBe(5);
+    } finally {
+      await small.dispose();
+    }
   });
 
   it('records a problem longer than the context as a wrong sample with its reason, without retrying', async () => {
@@ -267,7 +336,8 @@ describe('bad input is refused before any generation', () => {
 
   it('refuses k, limits and token budgets out of range', () => {
     expect(() => prepareEval(plan({ settings: { k: 0 } }), deps())).toThrow('k must be an integer in [1, 1024], got 0');
-    expect(() => prepareEval(plan({ settings: { k: 65 } }), deps())).toThrow('k=65 is more samples per problem than this model serves at once (maxN 64)');
+    expect(() => prepareEval(plan({ settings: { k: 1025 } }), deps())).toThrow('k must be an integer in [1, 1024], got 1025');
+    expect(prepareEval(plan({ settings: { k: 1024 } }), deps()).total).toBe(3 * 1024);
     expect(() => prepareEval(plan({ limit: 0 }), deps())).toThrow('limit must be an integer in [1, 10000000], got 0');
     expect(() => prepareEval(plan({ settings: { maxTokens: 10_000 } }), deps())).toThrow('max tokens must be an integer in [1, 256], got 10000');
     expect(() => prepareEval(plan({ settings: { maxToolCalls: -1 } }), deps())).toThrow(EvalInputError);

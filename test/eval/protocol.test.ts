@@ -52,6 +52,16 @@ describe('cir eval --protocol cir-paper', () => {
     expect(again.code).toBe(0);
     expect(again.stderr).toMatch(/16 samples, 16 already done \(resuming\)/);
 
+    // A larger --limit, then the first one again: the table follows the latest plan, the samples stay.
+    const limit2 = base.map((a, i) => (base[i - 1] === '--limit' ? '2' : a));
+    expect((await cir([...limit2, '--out', other])).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(other, 'table.json'), 'utf8')).benchmarks.AIME24.problems).toBe(2);
+    const back = await cir([...base, '--out', other]);
+    expect(back.code).toBe(0);
+    expect(back.stderr).toContain('16 samples of 1 problem in');
+    expect(JSON.parse(readFileSync(join(other, 'table.json'), 'utf8')).benchmarks.AIME24.problems).toBe(1);
+    expect(JSON.parse(readFileSync(join(other, 'aime24', 'summary.json'), 'utf8'))).toMatchObject({ progress: { done: 16, total: 16 }, outside_plan: { problems: 1, samples: 16 } });
+
     const compared = await cir(['compare', out, other]);
     expect(compared.code, compared.stderr).toBe(0);
     expect(compared.stdout).toContain('| run | MATH500 | AIME24 | AIME25 | AMC23 | OlymMATH | Avg |');

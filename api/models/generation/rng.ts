@@ -62,6 +62,17 @@ function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
 
+/**
+ * Seed of turn t of a sequence seeded s (a turn: one generate call, between tool outputs). Every
+ * backend draws a turn's tokens from a fresh Rng(turnSeed(s, t)), so a turn depends only on its
+ * sequence's seed, its index and the tokens so far: a remote server that gets one request per turn
+ * (api/models/openai) samples exactly what the in-process engine samples. Turn 0 uses s itself, so
+ * one-turn runs match `n` single runs with seeds s..s+n-1.
+ */
+export function turnSeed(seed: number, turn: number): number {
+  return turn === 0 ? seed : (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) + turn * 0x27d4eb2d) >>> 0;
+}
+
 /** A fresh random seed for requests that do not give one. */
 export function randomSeed(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0]!;

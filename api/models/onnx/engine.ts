@@ -1,4 +1,4 @@
-import { Rng, randomSeed } from '../generation/rng.ts';
+import { Rng, randomSeed, turnSeed } from '../generation/rng.ts';
 import { TokenSampler, resolveSampling } from '../generation/sampler.ts';
 import { StoppingCriteria, resolveStops } from '../generation/stopping.ts';
 import { IncrementalDetokenizer } from '../tokenizer.ts';
@@ -80,13 +80,15 @@ class EngineSequence implements Sequence {
   disposed = false;
   /** False once a non-retaining sequence dropped its cache: it cannot continue. */
   continuable = true;
+  /** Turns started so far; turn t samples from Rng(turnSeed(seed, t)). */
+  turns = 0;
 
   constructor(
     private readonly engine: GenerationEngine,
     readonly group: EngineGroup,
     readonly index: number,
     prompt: readonly number[],
-    readonly rng: Rng,
+    readonly seed: number,
     /** Keep the cache when a turn ends (multi-turn); one-shot requests drop it. */
     readonly retain: boolean,
   ) {
@@ -158,7 +160,7 @@ class EngineGroup implements SequenceGroup {
     seed: number,
     retain: boolean,
   ) {
-    this.sequences = Array.from({ length: n }, (_, i) => new EngineSequence(engine, this, i, promptTokenIds, new Rng(seed + i), retain));
+    this.sequences = Array.from({ length: n }, (_, i) => new EngineSequence(engine, this, i, promptTokenIds, seed + i, retain));
   }
 
   dispose(): void {
@@ -228,6 +230,7 @@ export class GenerationEngine {
     const topLogprobs = params.topLogprobs ?? 0;
     if (!Number.isInteger(topLogprobs) || topLogprobs < 0 || topLogprobs > 20) throw new RangeError(`top logprobs must be an integer in [0, 20], got ${topLogprobs}`);
     options.signal?.throwIfAborted();
+    const rng = new Rng(turnSeed(seq.seed, seq.turns++));
     if (seq.remaining <= 0) return Promise.resolve({ tokenIds: [], logprobs: [], text: '', finishReason: 'length' });
     return new Promise<TurnResult>((resolve, reject) => {
       // Decoding token by token costs more than a small model's forward; do it only when needed.
@@ -242,7 +245,7 @@ export class GenerationEngine {
         signal?.removeEventListener('abort', onAbort);
         f(value);
       };
-      seq.turn = new Turn(new TokenSampler(sampling, seq.rng), stopping, detokenizer, topLogprobs, options, settled(resolve), settled(reject), this.turnCounter++);
+      seq.turn = new Turn(new TokenSampler(sampling, rng), stopping, detokenizer, topLogprobs, options, settled(resolve), settled(reject), this.turnCounter++);
       this.kick();
     });
   }

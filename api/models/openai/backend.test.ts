@@ -108,6 +108,33 @@ describe('OpenAIBackend against an OpenAI-compatible server', () => {
     group.dispose();
   });
 
+  it('samples every turn of a seeded sequence as the in-process backend does', async () => {
+    const server = await startServer((_req, _res, forward) => forward());
+    const remote = await load(server.url);
+    const prompt = remote.tokenizer.encode('x = 1');
+    const tool = remote.tokenizer.encode('```output\n1\n```\n');
+    // Three sampled turns with tool output between them; near-uniform random weights make every
+    // token depend on the random stream, so a turn seeded differently would differ at once.
+    const threeTurns = async (backend: OnnxBackend | OpenAIBackend) => {
+      const group = backend.startGroup({ prompt, n: 2, seed: 40 });
+      const turns = await Promise.all(
+        group.sequences.map(async (seq) => {
+          const out: number[][] = [];
+          for (let t = 0; t < 3; t++) {
+            if (t > 0) seq.append(tool);
+            out.push((await seq.generate({ maxTokens: 6, temperature: 1, ignoreEos: true })).tokenIds);
+          }
+          return out;
+        }),
+      );
+      group.dispose();
+      return turns;
+    };
+    const viaHttp = await threeTurns(remote);
+    expect(viaHttp).toEqual(await threeTurns(local));
+    expect(viaHttp[0]).not.toEqual(viaHttp[1]);
+  });
+
   it('stops on token sequences client-side', async () => {
     const server = await startServer((_req, _res, forward) => forward());
     const remote = await load(server.url);
@@ -131,7 +158,8 @@ describe('OpenAIBackend against an OpenAI-compatible server', () => {
       forward();
     });
     const remote = await load(server.url);
-    const result = await remote.generate({ prompt: [1, 2, 3], maxTokens: 2 });
+    // (ignoreEos: unseeded sampling from the random fixture may end on EOS after one token.)
+    const result = await remote.generate({ prompt: [1, 2, 3], maxTokens: 2, ignoreEos: true });
     expect(result.sequences[0]!.tokenIds).toHaveLength(2);
     expect(server.requests.filter((r) => r.endsWith('/completions'))).toHaveLength(3);
   });

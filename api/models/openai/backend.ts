@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomSeed } from '../generation/rng.ts';
+import { randomSeed, turnSeed } from '../generation/rng.ts';
 import { resolveSampling } from '../generation/sampler.ts';
 import { resolveStops } from '../generation/stopping.ts';
 import { checkN, generateOnce, promptTokenIds } from '../generate.ts';
@@ -52,11 +52,6 @@ export interface OpenAIBackendOptions {
   maxN?: number;
   /** What the server's logprobs are: vLLM reports 'raw' unless started with --logprobs-mode processed_logprobs. */
   logprobs?: ModelInfo['logprobs'];
-}
-
-/** Seed of turn t of a sequence seeded s: turn 0 uses s itself, so one-turn runs match `n` single runs. */
-function turnSeed(seed: number, turn: number): number {
-  return turn === 0 ? seed : (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) + turn * 0x27d4eb2d) >>> 0;
 }
 
 const TOKEN_ID_PREFIX = 'token_id:';
