@@ -18,6 +18,7 @@ import { completionsRoutes } from './routes/completions.ts';
 import { evalRoutes, type EvalService } from './routes/evals.ts';
 import { executeRoutes, sandboxFusionRoutes } from './routes/execute.ts';
 import { gradeRoutes } from './routes/grade.ts';
+import { inlineGrader, type Grader } from './grading/grader.ts';
 import { healthRoutes, infoRoutes } from './routes/info.ts';
 import type { Sandbox } from './sandbox/index.ts';
 
@@ -44,6 +45,12 @@ export interface AppDeps {
   log?: (message: string, error?: unknown) => void;
   /** The client's address (the runtime's socket or header), for the access log and per-caller quotas. */
   clientAddress?: ClientAddress;
+  /**
+   * Grading for /v1/grade and /v1/solve. Node: a worker-thread pool with a hard deadline
+   * (api/grading/pool), so no input can stall the server; default (Workers): inline, bounded by the
+   * grader's cooperative deadline and size caps.
+   */
+  grader?: Grader;
   /** Where access log lines go (api/middleware/access-log); none: no access log. */
   accessLog?: (line: string) => void;
 }
@@ -101,7 +108,8 @@ export function createApp(deps: AppDeps): Hono {
   }));
   app.route('/', executeRoutes(deps.sandbox));
   app.route('/', sandboxFusionRoutes(deps.sandbox));
-  app.route('/', gradeRoutes());
+  const grader = deps.grader ?? inlineGrader;
+  app.route('/', gradeRoutes({ grader }));
   const noModel = () => noModelMessage(deps.checkpoints);
   app.route('/', completionsRoutes(model, noModel));
   const reasoning = {
@@ -112,6 +120,7 @@ export function createApp(deps: AppDeps): Hono {
     runtime: deps.runtime,
     ...(deps.trajectoryLogger && { trajectoryLogger: deps.trajectoryLogger }),
     ...(deps.holdServed && { holdServed: deps.holdServed }),
+    grader,
   };
   app.route('/', solveRoutes(reasoning));
   app.route('/', chatRoutes(reasoning));

@@ -54,6 +54,14 @@ const ConfigSchema = z.object({
   CIR_HTTP_REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
   /** Node server: how long an idle keep-alive connection stays open between requests. */
   CIR_HTTP_IDLE_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  /**
+   * Node server: how long a shutdown (SIGTERM) waits for requests in flight, keep-alive clients
+   * included, before it closes every connection and releases the rest (trajectories not yet
+   * delivered stay in the spool for the next start).
+   */
+  CIR_SHUTDOWN_MS: int(0, 600_000).default(10_000),
+  /** Node server: grading threads (/v1/grade, /v1/solve with gold); a grading past its timeout plus a second is stopped. */
+  CIR_GRADING_THREADS: int(1, 64).default(2),
   /** Node server: open connections at once, and from one client address; beyond them a connection gets 503 and is closed. */
   CIR_HTTP_MAX_CONNECTIONS: int(1, 1_000_000).default(2048),
   CIR_HTTP_MAX_CONNECTIONS_PER_CLIENT: int(1, 1_000_000).default(256),

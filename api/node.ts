@@ -6,7 +6,8 @@ import { createTrajectoryLoggingFromEnv } from '../core/logging/from-env.ts';
 import { startCheckpointServing } from './checkpoints/serve.ts';
 import { loadModelBackend, modelSpecFromEnv, type ModelSpec } from './models/index.ts';
 import type { ServedModel } from './models/served.ts';
-import { createHttpServer, httpLimits } from './http/server.ts';
+import { createHttpServer, httpLimits, shutDownHttpServer } from './http/server.ts';
+import { GradingPool } from './grading/pool/index.ts';
 import { accessLogSink } from './middleware/access-log/index.ts';
 import { createNodeSandbox } from './node-deps.ts';
 import { reasoningSettingsFromConfig } from './reasoning/index.ts';
@@ -38,6 +39,8 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     await Promise.all([sandbox.dispose(), checkpoints ? checkpoints.close() : model?.dispose()]);
     throw e;
   });
+  // Grading off the event loop, with a hard deadline: no answer can stall the server.
+  const grader = new GradingPool({ threads: config.CIR_GRADING_THREADS });
   const servedNow = checkpoints ? () => checkpoints.slot.current() : () => served;
   const holdServed = checkpoints && (() => checkpoints.slot.hold());
   // Background evaluations (POST /v1/evals) over the served model; run directories under CIR_DATA_DIR/evals.
@@ -47,12 +50,14 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     runsDir: resolve(config.CIR_DATA_DIR, 'evals'),
     dataDir: benchmarksDir(env),
     settings: reasoningSettingsFromConfig(config),
+    grader,
     ...(holdServed && { holdServed }),
   });
   const app = createApp({
     config,
     sandbox,
     runtime: 'node',
+    grader,
     trajectoryLogger: logging.logger,
     served: servedNow,
     evals,
@@ -60,13 +65,13 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     ...accessLogSink(config, (line) => console.error(line)),
     ...(checkpoints && { holdServed, checkpoints: checkpoints.watcher }),
   });
-  const release = async () => {
+  const release = async (loggingTimeoutMs?: number) => {
     // Running evaluations stop (resumable) and write their reports before the model goes away.
     await evals.dispose();
     // The slot owns the static model once checkpoints are watched (it may already be swapped out).
-    await Promise.all([sandbox.dispose(), checkpoints ? checkpoints.close() : model?.dispose()]);
-    // Every accepted trajectory is delivered, or left in the spool for the next start.
-    await logging.close();
+    await Promise.all([sandbox.dispose(), grader.dispose(), checkpoints ? checkpoints.close() : model?.dispose()]);
+    // Every accepted trajectory is delivered, or left in the spool (and write-ahead log) for the next start.
+    await logging.close(loggingTimeoutMs === undefined ? undefined : { timeoutMs: loggingTimeoutMs });
   };
   const server = createHttpServer(app.fetch, httpLimits(config));
   try {
@@ -88,9 +93,11 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     url: `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`,
     config,
     async close() {
-      // Stop accepting, let requests in flight finish, then release executor pools.
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await release();
+      // Stop accepting, answer what is in flight (keep-alive clients told to go), within CIR_SHUTDOWN_MS; then release the rest.
+      const started = Date.now();
+      await shutDownHttpServer(server, config.CIR_SHUTDOWN_MS);
+      // Delivering trajectories gets what is left of the deadline (at least a second); what is not delivered stays spooled.
+      await release(Math.max(1_000, config.CIR_SHUTDOWN_MS - (Date.now() - started)));
     },
   };
 }

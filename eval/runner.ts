@@ -6,6 +6,7 @@ import type { Benchmark, BenchmarkProblem } from './benchmarks.ts';
 import { countExecErrors } from './metrics.ts';
 import { SAMPLE_RECORD_VERSION, type SampleRecord } from './record.ts';
 import { splitByPlan, type RunStore } from './store.ts';
+import type { Grader } from '../api/grading/grader.ts';
 
 /**
  * Runs the samples of a plan that the run directory does not have yet, through the reasoning loop
@@ -53,6 +54,8 @@ export interface EvalDeps {
   solve?: SolveFn;
   /** Loop settings beyond the per-request ones (prompt template, grading, output caps). */
   settings?: Partial<ReasoningSettings>;
+  /** Grades each sample against the problem's answer; default inline (a pool bounds each grading hard). */
+  grader?: Grader;
   /** Pins the served model while one problem is solved; returns the release (see AppDeps.holdServed). */
   hold?: () => () => void;
 }
@@ -246,6 +249,7 @@ export async function runEval(
             {
               signal: stop.signal,
               settings: { ...deps.settings, maxToolCalls: Math.max(settings.maxToolCalls, deps.settings?.maxToolCalls ?? 0), maxN: Math.max(n, deps.settings?.maxN ?? 0) },
+              ...(deps.grader && { grader: deps.grader }),
               onEvent: (event) => {
                 // Samples cut short (cancelled, or failed with the backend) are not results: a re-run redoes them.
                 if (event.type !== 'sample' || event.sample.finishReason === 'cancelled' || event.sample.finishReason === 'error') return;

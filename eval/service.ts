@@ -10,6 +10,7 @@ import { DEFAULT_EVAL_SETTINGS, EvalInputError, prepareEval, type PreparedEval }
 import { buildSummary, type EvalSummary } from './report.ts';
 import type { EvalProgress, SolveFn } from './runner.ts';
 import { readRun, RunDirError, SUMMARY_FILE } from './store.ts';
+import type { Grader } from '../api/grading/grader.ts';
 
 /**
  * Evaluation runs inside the Node server (POST /v1/evals): each run is a run directory under
@@ -29,6 +30,8 @@ export interface EvalServiceOptions {
   /** Pins the served model while a problem is solved (checkpoint swaps wait for it). */
   holdServed?: () => () => void;
   settings?: Partial<ReasoningSettings>;
+  /** Grades the samples (the server's pool); default inline. */
+  grader?: Grader;
   /** Evaluations running at once; more are refused with 429. Default 2. */
   maxRunning?: number;
   retries?: number;
@@ -146,7 +149,7 @@ export function createEvalService(options: EvalServiceOptions): EvalService & { 
             outDir: join(options.runsDir, id),
             backendLabel: 'served model',
           },
-          { served: options.served, sandbox: options.sandbox, settings: options.settings, solve: options.solve, hold: options.holdServed },
+          { served: options.served, sandbox: options.sandbox, settings: options.settings, solve: options.solve, hold: options.holdServed, ...(options.grader && { grader: options.grader }) },
         );
       } catch (e) {
         if (e instanceof BenchmarkError || e instanceof EvalInputError || e instanceof RunDirError) {

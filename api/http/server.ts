@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { Config } from '../config.ts';
@@ -48,7 +48,35 @@ export function createHttpServer(fetch: Fetch, limits: HttpLimits): Server {
   );
   server.keepAliveTimeout = limits.idleTimeoutMs;
   capConnections(server, limits);
+  const active = new Set<ServerResponse>();
+  server.on('request', (_request, response: ServerResponse) => {
+    active.add(response);
+    response.once('close', () => active.delete(response));
+  });
+  inFlight.set(server, active);
   return server;
+}
+
+/** Responses not yet finished, per server (for a shutdown to tell their clients to close). */
+const inFlight = new WeakMap<Server, Set<ServerResponse>>();
+
+/**
+ * Stops the server within `deadlineMs`: no new connections; idle keep-alive connections closed at
+ * once; every response from now on says `Connection: close`, so a keep-alive client's requests still
+ * in flight are answered and the client reconnects elsewhere; at the deadline every connection left
+ * is closed. Resolves when the server has closed.
+ */
+export async function shutDownHttpServer(server: Server, deadlineMs: number): Promise<void> {
+  server.prependListener('request', (_request, response) => response.setHeader('Connection', 'close'));
+  for (const response of inFlight.get(server) ?? []) if (!response.headersSent) response.setHeader('Connection', 'close');
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)));
+  await Promise.race([closed, deadline]);
+  clearTimeout(timer);
+  server.closeAllConnections();
+  await closed;
 }
 
 /**

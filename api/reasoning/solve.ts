@@ -1,6 +1,7 @@
 import { checkTrajectoryInvariants, SECRET_LIKE_KEY, TRAJECTORY_SCHEMA_VERSION, type TrajectoryRecord } from '../../core/schemas/trajectory.ts';
 import { extractAnswer } from '../grading/extract.ts';
-import { DEFAULT_OPTIONS as DEFAULT_GRADE_OPTIONS, grade, type GradeReason } from '../grading/index.ts';
+import { DEFAULT_OPTIONS as DEFAULT_GRADE_OPTIONS, type GradeReason } from '../grading/index.ts';
+import { inlineGrader } from '../grading/grader.ts';
 import type { ServedModel } from '../models/served.ts';
 import { ContextLengthError, type Sequence } from '../models/types.ts';
 import type { Sandbox } from '../sandbox/index.ts';
@@ -160,7 +161,7 @@ export async function solveProblem(served: ServedModel, sandbox: Sandbox, reques
     let finalAnswer: string | null;
     let graded: { correct: boolean; reward: number; reason: GradeReason } | undefined;
     if (request.gold !== undefined) {
-      const verdict = grade(request.gold, { response: text, truncated }, settings.grading);
+      const verdict = await (options.grader ?? inlineGrader).grade(request.gold, { response: text, truncated }, settings.grading);
       finalAnswer = verdict.extracted;
       graded = { correct: verdict.equal, reward: verdict.equal ? settings.reward.correct : settings.reward.incorrect, reason: verdict.reason };
     } else {

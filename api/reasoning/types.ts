@@ -3,6 +3,7 @@ import type { GradeOptions, GradeReason } from '../grading/index.ts';
 import type { ChatMessage } from '../models/types.ts';
 import type { ExecStatus, Language } from '../sandbox/types.ts';
 import type { PromptTemplate } from './prompt.ts';
+import type { Grader } from '../grading/grader.ts';
 
 /** One problem to solve with code-integrated reasoning: n samples drawn together (one prefill). */
 export interface SolveRequest {
@@ -82,6 +83,8 @@ export interface SolveOptions {
   onLogError?: (error: unknown) => void;
   /** Overrides of the server settings (DEFAULT_REASONING_SETTINGS otherwise). */
   settings?: Partial<ReasoningSettings>;
+  /** Grades samples against `gold` (Node: a pool with a hard deadline, off the event loop). Default: inline. */
+  grader?: Grader;
 }
 
 export type ToolCallStatus = ExecStatus | 'skipped';

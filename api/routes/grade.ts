@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { grade, GRADING_MODES, type GradeOptions, type GradeResult } from '../grading/index.ts';
+import { GRADING_MODES, type GradeOptions, type GradeResult } from '../grading/index.ts';
+import { inlineGrader, TIMEOUT_RESULT, type Grader } from '../grading/grader.ts';
 import { badRequest } from '../errors.ts';
 import { describeIssues, readJson } from '../validation.ts';
 
@@ -51,10 +52,10 @@ function toGradeOptions(wire: WireOptions | undefined): GradeOptions {
   };
 }
 
-function gradeItem(item: Item, shared: WireOptions | undefined, timeoutCapMs?: number): GradeResult {
+function gradeItem(grader: Grader, item: Item, shared: WireOptions | undefined, timeoutCapMs?: number): Promise<GradeResult> {
   const options = toGradeOptions({ ...shared, ...item.options });
   if (timeoutCapMs !== undefined) options.timeoutMs = Math.min(options.timeoutMs ?? timeoutCapMs, timeoutCapMs);
-  return grade(item.gold, { response: item.response, answer: item.answer, truncated: item.truncated }, options);
+  return grader.grade(item.gold, { response: item.response, answer: item.answer, truncated: item.truncated }, options);
 }
 
 export interface GradeRouteOptions {
@@ -62,6 +63,8 @@ export interface GradeRouteOptions {
   maxBatch?: number;
   /** Wall-clock budget for a whole batch; items left when it runs out are graded `timeout`. */
   batchBudgetMs?: number;
+  /** Default: inline (see AppDeps.grader). */
+  grader?: Grader;
 }
 
 /**
@@ -69,20 +72,28 @@ export interface GradeRouteOptions {
  * gold_parsed, pred_parsed, reason }`; or `{ items: [...], options? }` → `{ results: [...] }`,
  * where `options` applies to every item and an item's own `options` override it.
  */
-export function gradeRoutes({ maxBatch = 1000, batchBudgetMs = 10_000 }: GradeRouteOptions = {}): Hono {
+export function gradeRoutes({ maxBatch = 1000, batchBudgetMs = 10_000, grader = inlineGrader }: GradeRouteOptions = {}): Hono {
   const BatchSchema = batchSchema(maxBatch);
   return new Hono().post('/v1/grade', async (c) => {
     const body = await readJson(c, z.unknown());
     const isBatch = typeof body === 'object' && body !== null && 'items' in body;
-    if (!isBatch) return c.json(gradeItem(validate(ItemSchema, body), undefined));
+    if (!isBatch) return c.json(await gradeItem(grader, validate(ItemSchema, body), undefined));
     const { items, options } = validate(BatchSchema, body);
     const deadline = performance.now() + batchBudgetMs;
-    const results = items.map((item): GradeResult => {
-      const left = deadline - performance.now();
-      if (left <= 0) return { equal: false, extracted: null, gold_parsed: null, pred_parsed: null, reason: 'timeout' };
-      return gradeItem(item, options, left);
-    });
-    return c.json({ results });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const budgetSpent = new Promise<GradeResult>((resolve) => (timer = setTimeout(() => resolve(TIMEOUT_RESULT), batchBudgetMs)));
+    try {
+      // A pool grades the items in parallel; inline they run one after another, each capped by what is left.
+      const results = await Promise.all(
+        items.map((item) => {
+          const left = deadline - performance.now();
+          return left <= 0 ? TIMEOUT_RESULT : Promise.race([gradeItem(grader, item, options, left), budgetSpent]);
+        }),
+      );
+      return c.json({ results });
+    } finally {
+      clearTimeout(timer);
+    }
   });
 }
 

@@ -5,6 +5,7 @@ import { ApiError, badRequest } from '../errors.ts';
 import { callerOf } from '../middleware/caller/index.ts';
 import type { ServedModel } from '../models/served.ts';
 import { prepareSolve, solveProblem, SolveInputError, type ReasoningSettings, type SampleResult, type SolveOptions, type SolveRequest, type SolveResult } from '../reasoning/index.ts';
+import type { Grader } from '../grading/grader.ts';
 import type { Sandbox } from '../sandbox/index.ts';
 import { toApiError } from './completions.ts';
 
@@ -17,6 +18,8 @@ export interface ReasoningRouteDeps {
   settings: ReasoningSettings;
   /** Where trajectories go; none: they are not logged. */
   trajectoryLogger?: TrajectoryLogger;
+  /** Grades samples given a gold answer; default inline. */
+  grader?: Grader;
   runtime: 'node' | 'workerd';
   /** Keeps the served model alive until released (AppDeps.holdServed): a stream outlives the request middleware. */
   holdServed?: () => () => void;
@@ -67,6 +70,7 @@ export async function runSolve(
       caller: callerOf(c),
       ...(options.onEvent && { onEvent: options.onEvent }),
       ...(deps.trajectoryLogger && { logger: deps.trajectoryLogger }),
+      ...(deps.grader && { grader: deps.grader }),
       settings: deps.settings,
     });
   } catch (error) {

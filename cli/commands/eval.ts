@@ -7,6 +7,7 @@ import type { ServedModel } from '../../api/models/served.ts';
 import { createNodeSandbox } from '../../api/node-deps.ts';
 import { reasoningSettingsFromConfig, type PromptTemplate } from '../../api/reasoning/index.ts';
 import type { GradingMode } from '../../api/grading/index.ts';
+import { GradingPool } from '../../api/grading/pool/index.ts';
 import { BenchmarkError, benchmarksDir, parseBenchList } from '../../eval/benchmarks.ts';
 import { compareRuns } from '../../eval/compare.ts';
 import { DEFAULT_EVAL_SETTINGS, EvalInputError, loadPlanBenchmarks, prepareEval, type EvalPlan } from '../../eval/harness.ts';
@@ -308,6 +309,8 @@ async function executeJobs(values: EvalFlags, io: CommandIO, jobs: EvalJob[], { 
     throw e;
   });
   const served: ServedModel = { backend, checkpoint: { version: spec.kind === 'onnx' ? basename(spec.dir) : 'remote' } };
+  // Grading in worker threads with a hard deadline: no answer can hold the run.
+  const grader = new GradingPool();
 
   const controller = new AbortController();
   let interrupts = 0;
@@ -335,6 +338,7 @@ async function executeJobs(values: EvalFlags, io: CommandIO, jobs: EvalJob[], { 
         {
           served: () => served,
           sandbox,
+          grader,
           settings: {
             ...reasoning,
             ...(job.prompt && { prompt: job.prompt.template }),
@@ -370,7 +374,7 @@ async function executeJobs(values: EvalFlags, io: CommandIO, jobs: EvalJob[], { 
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
-    await Promise.all([sandbox.dispose(), backend.dispose()]);
+    await Promise.all([sandbox.dispose(), backend.dispose(), grader.dispose()]);
   }
 }
 

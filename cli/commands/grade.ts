@@ -2,7 +2,9 @@ import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { grade, GRADING_MODES, type GradeOptions, type GradingMode } from '../../api/grading/index.ts';
+import { GRADING_MODES, type GradeOptions, type GradingMode } from '../../api/grading/index.ts';
+import type { Grader } from '../../api/grading/grader.ts';
+import { GradingPool } from '../../api/grading/pool/index.ts';
 import { UsageError, type CommandIO } from '../io.ts';
 
 export const gradeUsage = `usage: cir grade --jsonl FILE|-  [options]
@@ -72,19 +74,32 @@ export async function gradeCommand(argv: string[], io: CommandIO): Promise<numbe
     lastNumberFallback: values['no-last-number'] ? false : undefined,
   };
 
-  if (values.jsonl !== undefined) {
-    if (values.gold !== undefined || values.pred !== undefined) throw new UsageError('give either --jsonl or --gold/--pred, not both');
-    return gradeLines(values.jsonl === '-' ? io.stdin : createReadStream(values.jsonl, 'utf8'), options, io);
+  if (values.jsonl !== undefined && (values.gold !== undefined || values.pred !== undefined)) throw new UsageError('give either --jsonl or --gold/--pred, not both');
+  if (values.jsonl === undefined && (values.gold === undefined || values.pred === undefined)) throw new UsageError('give --jsonl FILE, or both --gold and --pred');
+  // Worker threads with a hard deadline: no input can hang the command.
+  const pool = new GradingPool();
+  try {
+    if (values.jsonl !== undefined) return await gradeLines(values.jsonl === '-' ? io.stdin : createReadStream(values.jsonl, 'utf8'), options, io, pool);
+    const result = await pool.grade(values.gold!, { response: values.pred! }, options);
+    io.stdout.write(`${JSON.stringify(result)}\n`);
+    return result.equal ? 0 : 1;
+  } finally {
+    await pool.dispose();
   }
-  if (values.gold === undefined || values.pred === undefined) throw new UsageError('give --jsonl FILE, or both --gold and --pred');
-  const result = grade(values.gold, { response: values.pred }, options);
-  io.stdout.write(`${JSON.stringify(result)}\n`);
-  return result.equal ? 0 : 1;
 }
 
-async function gradeLines(input: NodeJS.ReadableStream, options: GradeOptions, io: CommandIO): Promise<number> {
-  const write = async (line: string) => {
+/** Lines graded in parallel by the pool, written in input order: at most this many in flight. */
+const WINDOW = 64;
+
+async function gradeLines(input: NodeJS.ReadableStream, options: GradeOptions, io: CommandIO, grader: Grader): Promise<number> {
+  const pending: Promise<string>[] = [];
+  const writeOne = async () => {
+    const line = await pending.shift()!;
     if (!io.stdout.write(`${line}\n`)) await once(io.stdout, 'drain');
+  };
+  const write = async (line: string | Promise<string>) => {
+    pending.push(Promise.resolve(line));
+    if (pending.length >= WINDOW) await writeOne();
   };
   let lineNumber = 0;
   let invalid = 0;
@@ -107,8 +122,8 @@ async function gradeLines(input: NodeJS.ReadableStream, options: GradeOptions, i
       continue;
     }
     const { gold, pred } = value as { gold: string; pred: string };
-    const result = grade(gold, { response: pred }, options);
-    await write(JSON.stringify({ id, equal: result.equal, extracted: result.extracted, reason: result.reason }));
+    await write(grader.grade(gold, { response: pred }, options).then((result) => JSON.stringify({ id, equal: result.equal, extracted: result.extracted, reason: result.reason })));
   }
+  while (pending.length > 0) await writeOne();
   return invalid === 0 ? 0 : 1;
 }

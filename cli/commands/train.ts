@@ -3,6 +3,7 @@ import { createQueueFromEnv } from '../../core/queue/from-env.ts';
 import { createStorageFromEnv } from '../../core/storage/from-env.ts';
 import { join } from 'node:path';
 import type { LossAggregation } from '../../trainer/algorithms/types.ts';
+import { GradingPool } from '../../api/grading/pool/index.ts';
 import { buildBatch, type BatchOptions } from '../../trainer/batch/build.ts';
 import { ENGINE_KINDS, engineFactory, type EngineKind } from '../../trainer/engines/index.ts';
 import type { EngineOptions } from '../../trainer/engines/types.ts';
@@ -165,6 +166,8 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
   process.once('SIGTERM', onTerm);
 
   let trainer: Trainer | undefined;
+  // Re-grading in worker threads with a hard deadline: no logged answer can hold the trainer.
+  const grader = new GradingPool();
   try {
     trainer = await Trainer.open({
       runDir,
@@ -173,7 +176,8 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
       prefix: env.CIR_CHECKPOINTS,
       createEngine: engineFactory(engine),
       engineOptions,
-      buildBatch: (records) => buildBatch(records, mapped.batch),
+      buildBatch: (records, _step, verdicts) => buildBatch(records, { ...mapped.batch, ...(verdicts && { verdicts }) }),
+      grader,
       init: values.init ? { dir: values.init as string, version: null } : undefined,
       ...mapped.trainer,
       queueWaitS: positive('wait-s'),
@@ -234,6 +238,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
     await trainer?.close();
+    await grader.dispose();
     await queue.close?.();
     await store.close?.();
   }

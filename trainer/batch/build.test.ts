@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { TrajectoryValidationError } from '../../core/schemas/trajectory.ts';
 import { makeRecord } from '../../test/logging/fixtures.ts';
-import { buildBatch, scoreRecord, voidTurnSpans } from './build.ts';
+import { inlineGrader } from '../../api/grading/grader.ts';
+import { buildBatch, gradeRecords, scoreRecord, voidTurnSpans } from './build.ts';
 
 const right = (group: string, extra = {}) => makeRecord({ group_id: group, final_answer: '1024', gold: '2^10', ...extra });
 const wrong = (group: string, extra = {}) => makeRecord({ group_id: group, final_answer: '1000', gold: '1024', ...extra });
@@ -97,6 +98,15 @@ describe('buildBatch', () => {
     const dropped = buildBatch(records, { estimator: 'reinforce_plus_plus_baseline', dropNoSignal: true });
     expect(dropped.samples).toHaveLength(2);
     expect(dropped.stats.lossTokens).toBe(18);
+  });
+
+  it('re-grades through a grader beforehand when given one, and uses its verdicts', async () => {
+    const records = [right('a'), wrong('a'), makeRecord({ group_id: 'a', final_answer: null, gold: '1' }), makeRecord({ group_id: 'a', gold: undefined, reward: 1 })];
+    const verdicts = await gradeRecords(records, inlineGrader);
+    expect([...verdicts.entries()]).toEqual([[records[0]!.id, true], [records[1]!.id, false]]); // no answer, or no gold: nothing to grade
+    // A verdict given wins over grading here (a pool's timeout verdict, say).
+    const overruled = buildBatch(records.slice(0, 2), { verdicts: new Map([[records[0]!.id, false]]) });
+    expect(overruled.samples.map((s) => s.reward)).toEqual([-1, -1]);
   });
 
   it('returns an empty batch when nothing carries signal and such groups are dropped', () => {

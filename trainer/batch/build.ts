@@ -12,6 +12,7 @@
  *  - loss mask = the record's loss_mask (prompt is outside the response, tool output is 0), minus
  *    void turns when filtered: a model turn that produced neither code nor the final answer.
  */
+import type { Grader } from '../../api/grading/grader.ts';
 import { grade } from '../../api/grading/index.ts';
 import { checkTrajectoryInvariants, TrajectoryValidationError, type TrajectoryRecord } from '../../core/schemas/trajectory.ts';
 import { computeAdvantages, groupsWithSignal } from '../algorithms/advantages.ts';
@@ -37,6 +38,8 @@ export interface BatchOptions {
   voidTurns: VoidTurnPolicy;
   /** Train on partial (cancelled) rollouts too. */
   includePartial: boolean;
+  /** Verdicts graded beforehand (gradeRecords, e.g. in a pool with a hard deadline), by record id; others are graded here. */
+  verdicts?: ReadonlyMap<string, boolean>;
 }
 
 export const DEFAULT_BATCH_OPTIONS: BatchOptions = {
@@ -50,14 +53,29 @@ export const DEFAULT_BATCH_OPTIONS: BatchOptions = {
 };
 
 /** The record's score under `reward`, or null when it has neither a gold answer nor a logged reward. */
-export function scoreRecord(record: TrajectoryRecord, reward: RewardConfig): { score: number; correct: boolean | null } | null {
+export function scoreRecord(record: TrajectoryRecord, reward: RewardConfig, verdicts?: ReadonlyMap<string, boolean>): { score: number; correct: boolean | null } | null {
   if (record.gold !== undefined) {
     if (record.final_answer === null) return { score: outcomeReward('no_answer', reward), correct: false };
-    const equal = grade(record.gold, { answer: record.final_answer }).equal;
+    const equal = verdicts?.get(record.id) ?? grade(record.gold, { answer: record.final_answer }).equal;
     return { score: outcomeReward(equal ? 'correct' : 'incorrect', reward), correct: equal };
   }
   if (record.reward !== undefined) return { score: record.reward, correct: null };
   return null;
+}
+
+/**
+ * The verdicts re-grading gives the records (those with a gold answer and a final answer), by id,
+ * through `grader`: with a pool, no answer can hold the trainer, and the gradings run in parallel.
+ */
+export async function gradeRecords(records: readonly TrajectoryRecord[], grader: Grader): Promise<Map<string, boolean>> {
+  const verdicts = new Map<string, boolean>();
+  await Promise.all(
+    records.map(async (record) => {
+      if (record.gold === undefined || record.final_answer === null) return;
+      verdicts.set(record.id, (await grader.grade(record.gold, { answer: record.final_answer })).equal);
+    }),
+  );
+  return verdicts;
 }
 
 /**
@@ -115,7 +133,7 @@ export function buildBatch(records: readonly TrajectoryRecord[], options: Partia
       partial++;
       continue;
     }
-    const s = scoreRecord(record, opts.reward);
+    const s = scoreRecord(record, opts.reward, opts.verdicts);
     if (!s) {
       unscored++;
       continue;

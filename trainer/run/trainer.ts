@@ -5,6 +5,8 @@ import { CheckpointReadError, readLatestPointer, readPointedManifest, CHECKPOINT
 import type { QueueConsumer } from '../../core/queue/queue.ts';
 import type { TrajectoryRecord } from '../../core/schemas/trajectory.ts';
 import type { ObjectStore } from '../../core/storage/object-store.ts';
+import type { Grader } from '../../api/grading/grader.ts';
+import { gradeRecords } from '../batch/build.ts';
 import { DEFAULT_GROUP_POLICY, selectGroups, type BatchTarget, type GroupPolicy, type PoolRecord } from '../batch/groups.ts';
 import { miniBatches } from '../batch/mini-batches.ts';
 import type { TrainBatch } from '../batch/types.ts';
@@ -31,8 +33,10 @@ export interface TrainerOptions {
   prefix: string;
   createEngine: CreateEngine;
   engineOptions?: EngineOptions;
-  /** Records → training batch (groups, rewards, advantages, masks): trainer/batch. */
-  buildBatch: (records: TrajectoryRecord[], step: number) => TrainBatch;
+  /** Records → training batch (groups, rewards, advantages, masks): trainer/batch. `verdicts`: re-grading done by `grader`. */
+  buildBatch: (records: TrajectoryRecord[], step: number, verdicts?: ReadonlyMap<string, boolean>) => TrainBatch;
+  /** Re-grades the records before each batch is built (a pool: off the event loop, with a hard deadline); default: buildBatch grades. */
+  grader?: Grader;
   /** Weights to start a new run from; default: the store's latest checkpoint. Ignored when resuming. */
   init?: { dir: string; version: string | null };
   /** Tool budget schedule; default: the run's (or 2 calls from step 0 for a new run). */
@@ -229,7 +233,8 @@ export class Trainer {
     const throughSeq = pending[selection.entriesExamined - 1]?.header.seq ?? this.state.trained_through;
     const records = await this.consumer.inbox.recordsById(selection.train);
     const step = this.state.step + 1;
-    const built = this.options.buildBatch(records, step);
+    const verdicts = this.options.grader ? await gradeRecords(records, this.options.grader) : undefined;
+    const built = this.options.buildBatch(records, step, verdicts);
     const batch = this.reference && built.samples.length > 0 ? await withReferenceLogprobs(built, this.reference) : built;
     const groupAccount = {
       incomplete_groups_trained: selection.incompleteTrained,
