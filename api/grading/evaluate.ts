@@ -9,6 +9,7 @@ import * as math from 'mathjs';
 import type { Complex } from 'mathjs';
 import type { Node } from './ast.ts';
 import type { Deadline } from './options.ts';
+import { lookupTable } from './lookup.ts';
 
 export type Value = number | Complex;
 
@@ -188,7 +189,7 @@ const realOnly = (f: (...xs: number[]) => number) => (...xs: Value[]): Value => 
 const gamma = (x: Value): Value => math.gamma(x as number) as Value;
 
 /** Known functions. Anything else (f(x), \dot{x}, an unknown command) is an opaque function. */
-const FUNCTIONS: Record<string, (...args: Value[]) => Value> = {
+const FUNCTIONS: Record<string, (...args: Value[]) => Value> = lookupTable({
   sqrt: (x) => math.sqrt(x as number) as Value,
   root,
   cbrt: (x) => root(x, 3),
@@ -211,7 +212,7 @@ const FUNCTIONS: Record<string, (...args: Value[]) => Value> = {
   lcm: realOnly((a, b) => (Number.isInteger(a) && Number.isInteger(b!) ? (math.lcm(a, b!) as number) : NaN)),
   max: realOnly(Math.max),
   min: realOnly(Math.min),
-};
+});
 /** Functions whose rounding error grows with the argument (periodic ones; exp of an imaginary argument). */
 const ARGUMENT_SCALED = new Set(['sin', 'cos', 'tan', 'cot', 'sec', 'csc', 'exp']);
 

@@ -1,16 +1,18 @@
+import { lookupTable } from './lookup.ts';
+
 /**
  * String-level cleanup of an answer before parsing: one spelling for each notation
  * (Unicode, \dfrac, \left, spacing, $...$, degree and percent signs, thousands separators, units).
  * Everything here is a plain regex pass, linear in the input.
  */
 
-const UNICODE: Record<string, string> = {
+const UNICODE: Record<string, string> = lookupTable({
   '−': '-', '–': '-', '—': '-', '×': '\\times ', '·': '\\cdot ', '⋅': '\\cdot ', '÷': '\\div ', '√': '\\sqrt',
   'π': '\\pi ', '∞': '\\infty ', '≤': '\\le ', '≥': '\\ge ', '≠': '\\ne ', '±': '\\pm ', '∓': '\\mp ',
   '∅': '\\emptyset ', '∪': '\\cup ', '∩': '\\cap ', '∈': '\\in ', '′': "'", '⁄': '/', '\u00a0': ' ',
   '²': '^2', '³': '^3', 'θ': '\\theta ', 'α': '\\alpha ', 'β': '\\beta ', 'λ': '\\lambda ', 'ω': '\\omega ',
   '，': ',', '：': ':', '（': '(', '）': ')',
-};
+});
 const UNICODE_RE = new RegExp(`[${Object.keys(UNICODE).join('')}]`, 'g');
 
 /**

@@ -10,6 +10,7 @@ import {
 import { tokenize, type Token } from './lex.ts';
 import { normalizeAnswer, normalizeText } from './normalize.ts';
 import { TooComplexError, type Deadline } from './options.ts';
+import { lookupTable } from './lookup.ts';
 
 export class ParseError extends Error {}
 
@@ -17,21 +18,21 @@ export class ParseError extends Error {}
 const MAX_DEPTH = 200;
 
 /** Function names, as `\cmd` or as plain words (`sqrt(2)`, `np.arcsin(x)` once `np.` is stripped). */
-const FUNCTIONS: Record<string, string> = {
+const FUNCTIONS: Record<string, string> = lookupTable({
   sin: 'sin', cos: 'cos', tan: 'tan', cot: 'cot', sec: 'sec', csc: 'csc',
   arcsin: 'asin', arccos: 'acos', arctan: 'atan', arccot: 'acot', arcsec: 'asec', arccsc: 'acsc',
   asin: 'asin', acos: 'acos', atan: 'atan', sinh: 'sinh', cosh: 'cosh', tanh: 'tanh', coth: 'coth',
   ln: 'ln', log: 'log', lg: 'log10', exp: 'exp', sqrt: 'sqrt', cbrt: 'cbrt', abs: 'abs',
   floor: 'floor', ceil: 'ceil', gcd: 'gcd', lcm: 'lcm', max: 'max', min: 'min',
   binomial: 'binom', factorial: 'factorial',
-};
-const INVERSE_TRIG: Record<string, string> = { sin: 'asin', cos: 'acos', tan: 'atan', cot: 'acot', sec: 'asec', csc: 'acsc' };
+});
+const INVERSE_TRIG: Record<string, string> = lookupTable({ sin: 'asin', cos: 'acos', tan: 'atan', cot: 'acot', sec: 'asec', csc: 'acsc' });
 
-const RELATIONS: Record<string, RelOp> = {
+const RELATIONS: Record<string, RelOp> = lookupTable({
   '=': '=', '<': '<', '>': '>', '<=': '<=', '>=': '>=', '!=': '!=',
   le: '<=', leq: '<=', leqslant: '<=', ge: '>=', geq: '>=', geqslant: '>=', lt: '<', gt: '>',
   ne: '!=', neq: '!=', approx: 'approx', simeq: 'approx', equiv: '=', in: 'in',
-};
+});
 
 const GREEK = new Set([
   'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'varepsilon', 'zeta', 'eta', 'theta', 'vartheta', 'iota', 'kappa',

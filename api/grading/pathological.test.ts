@@ -42,6 +42,14 @@ describe('pathological inputs', () => {
     }
   });
 
+  it('names that are Object methods are only names (no lookup reaches the prototype)', () => {
+    for (const answer of ['\\constructor(2)', '\\toString(3)', '\\hasOwnProperty', 'constructor', '\\__proto__(1)']) {
+      const result = grade('2', { answer });
+      expect(result.equal, answer).toBe(false);
+      expect(['not_equal', 'parse_error', 'inconclusive', 'unsupported']).toContain(result.reason);
+    }
+  });
+
   it('a deadline that has passed gives reason timeout', () => {
     const gold = Array.from({ length: 200 }, (_, i) => `(${i}, ${i + 1})`).join(',');
     const pred = Array.from({ length: 200 }, (_, i) => `(${199 - i}, ${200 - i})`).join(',');
