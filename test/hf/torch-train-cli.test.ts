@@ -58,6 +58,25 @@ describe('cir train --engine torch', () => {
     expect(Object.keys(latest.manifest.files)).toContain('model.safetensors');
     expect(Object.keys(latest.manifest.files)).not.toContain('model.onnx');
   }, TORCH_TEST_TIMEOUT);
+
+  it('trains with the paper\'s recipe: mini-batches of whole groups, a KL term to the initial weights held by a second torch process', async () => {
+    const sub = join(dir, 'recipe');
+    const store = new FsObjectStore(join(sub, 'objects'));
+    const queue = new LocalQueue(join(sub, 'queue'));
+    const env = { CIR_DATA_DIR: sub, CIR_STORAGE_DIR: join(sub, 'objects'), CIR_QUEUE_DIR: join(sub, 'queue'), CIR_CHECKPOINTS: 'ckpt' };
+    await sendBatch(store, queue, [...group('p1'), ...group('p2')]);
+    const args = [
+      '--run-dir', join(sub, 'run'), '--engine', 'torch', '--device', 'cpu', '--init', fixture.hf, '--wait-s', '0.05', '--threads', '1', '--onnx', 'none',
+      '--recipe', 'cir', '--batch-groups', '2', '--mini-batch-groups', '1', '--samples', '4', '--lr', '1e-3', '--kl-coef', '0.1', '--epochs', '2',
+    ];
+    const result = await runCommand(trainCommand, args, env);
+    expect(result.code, result.stderr).toBe(0);
+    const [step] = JSON.parse(result.stdout).steps;
+    // 2 problems in mini-batches of 1, 2 epochs: 4 updates; the KL to the initial weights is 0 at the first and grows after.
+    expect(step).toMatchObject({ groups: 2, samples: 8, updates: 4, lr: 1e-3 });
+    expect(step.kl).toBeGreaterThan(0);
+    expect(result.stderr).toMatch(/settings \(recipe cir\): rpp, lr 0.001, 2 problems per step in mini-batches of 1, clip 0.2\/0.28, dual clip 3, kl 0.1/);
+  }, TORCH_TEST_TIMEOUT);
 });
 
 describe('cir train usage', () => {
