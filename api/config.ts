@@ -76,6 +76,11 @@ const ConfigSchema = z.object({
   CIR_MAX_PROBLEM_CHARS: int(1, 10_000_000).default(32_000),
   /** Largest n per solve (the model's own maximum applies too). */
   CIR_SOLVE_MAX_N: int(1, 1024).default(64),
+  /**
+   * Wall-clock limit of one execution inside a rollout (a request's tool_timeout_ms may change it, up to
+   * CIR_EXEC_MAX_TIMEOUT_MS): one runaway snippet cannot hold a whole solve; the model reads `timeout`.
+   */
+  CIR_TOOL_TIMEOUT_MS: int(1, 600_000).default(3_000),
   /** Execution output shown to the model, UTF-8 bytes (head + tail kept around a marker). */
   CIR_TOOL_OUTPUT_BYTES: int(64, 64 * 1024 * 1024).default(2048),
   /** Show the model the whole traceback of failing code instead of its last line. */
@@ -93,6 +98,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     ['CIR_EXEC_TIMEOUT_MS', config.CIR_EXEC_TIMEOUT_MS, 'CIR_EXEC_MAX_TIMEOUT_MS', config.CIR_EXEC_MAX_TIMEOUT_MS],
     ['CIR_EXEC_MEMORY_MB', config.CIR_EXEC_MEMORY_MB, 'CIR_EXEC_MAX_MEMORY_MB', config.CIR_EXEC_MAX_MEMORY_MB],
     ['CIR_EXEC_OUTPUT_BYTES', config.CIR_EXEC_OUTPUT_BYTES, 'CIR_EXEC_MAX_OUTPUT_BYTES', config.CIR_EXEC_MAX_OUTPUT_BYTES],
+    ['CIR_TOOL_TIMEOUT_MS', config.CIR_TOOL_TIMEOUT_MS, 'CIR_EXEC_MAX_TIMEOUT_MS', config.CIR_EXEC_MAX_TIMEOUT_MS],
   ];
   const conflicts = pairs
     .filter(([, def, , max]) => def > max)

@@ -23,5 +23,6 @@ export function reasoningSettingsFromConfig(config: Config): ReasoningSettings {
     maxN: config.CIR_SOLVE_MAX_N,
     fullTraceback: config.CIR_FULL_TRACEBACK,
     toolOutputBytes: config.CIR_TOOL_OUTPUT_BYTES,
+    toolTimeoutMs: config.CIR_TOOL_TIMEOUT_MS,
   };
 }

@@ -35,6 +35,8 @@ export interface PreparedSolve {
   budget: number;
   maxTokens: number;
   maxTokensPerTurn: number | undefined;
+  /** Per execution; undefined: the sandbox's default. */
+  toolTimeoutMs: number | undefined;
   temperature: number;
   topP: number;
   promptIds: number[];
@@ -44,7 +46,7 @@ export interface PreparedSolve {
  * Checks a request (SolveInputError naming the problem) and renders its prompt. solveProblem calls
  * it; a route that streams calls it first too, so bad input is a 400 rather than an error event.
  */
-export function prepareSolve(served: ServedModel, request: SolveRequest, settings: ReasoningSettings): PreparedSolve {
+export function prepareSolve(served: ServedModel, sandbox: Pick<Sandbox, 'limits'>, request: SolveRequest, settings: ReasoningSettings): PreparedSolve {
   const { backend, checkpoint } = served;
   const { info, tokenizer } = backend;
 
@@ -74,11 +76,15 @@ export function prepareSolve(served: ServedModel, request: SolveRequest, setting
   if (promptIds.length >= info.contextLength) {
     throw new SolveInputError(`the prompt is ${promptIds.length} tokens; the model's context is ${info.contextLength} tokens`);
   }
-  const { maxTokensPerTurn } = request;
+  const { maxTokensPerTurn, toolTimeoutMs } = request;
+  const maxToolTimeoutMs = sandbox.limits.timeoutMs.max;
+  if (toolTimeoutMs !== undefined && !(Number.isSafeInteger(toolTimeoutMs) && toolTimeoutMs >= 1 && toolTimeoutMs <= maxToolTimeoutMs)) {
+    throw new SolveInputError(`tool_timeout_ms must be an integer in [1, ${maxToolTimeoutMs}], got ${toolTimeoutMs}`);
+  }
   if (maxTokensPerTurn !== undefined && !(Number.isSafeInteger(maxTokensPerTurn) && maxTokensPerTurn >= 1)) {
     throw new SolveInputError(`max_tokens_per_turn must be an integer >= 1, got ${maxTokensPerTurn}`);
   }
-  return { n, budget, maxTokens, maxTokensPerTurn, temperature, topP, promptIds };
+  return { n, budget, maxTokens, maxTokensPerTurn, toolTimeoutMs: toolTimeoutMs ?? settings.toolTimeoutMs, temperature, topP, promptIds };
 }
 
 /** See index.ts. */
@@ -88,7 +94,7 @@ export async function solveProblem(served: ServedModel, sandbox: Sandbox, reques
   const { backend, checkpoint } = served;
   const { info, tokenizer } = backend;
   const { problem } = request;
-  const { n, budget, maxTokens, maxTokensPerTurn, temperature, topP, promptIds } = prepareSolve(served, request, settings);
+  const { n, budget, maxTokens, maxTokensPerTurn, toolTimeoutMs, temperature, topP, promptIds } = prepareSolve(served, sandbox, request, settings);
 
   const requestId = request.requestId ?? crypto.randomUUID();
   const groupId = crypto.randomUUID();
@@ -136,7 +142,7 @@ export async function solveProblem(served: ServedModel, sandbox: Sandbox, reques
       temperature,
       topP,
       feedback: { fullTraceback: settings.fullTraceback, maxBytes: Math.min(settings.toolOutputBytes, sandbox.limits.outputBytes.max) },
-      ...(settings.toolTimeoutMs !== undefined && { toolTimeoutMs: settings.toolTimeoutMs }),
+      ...(toolTimeoutMs !== undefined && { toolTimeoutMs }),
       signal: controllers[index]!.signal,
       ...(options.caller !== undefined && { caller: options.caller }),
       onDelta: (text) => options.onEvent?.({ type: 'delta', sample: index, text }),

@@ -30,6 +30,8 @@ export interface SolveRequest {
    * max_tokens per call in the paper's protocol; a turn that reaches it ends the sample (length).
    */
   maxTokensPerTurn?: number;
+  /** Wall-clock limit of each execution in this solve, up to the sandbox's maximum. Default: the server's (CIR_TOOL_TIMEOUT_MS). */
+  toolTimeoutMs?: number;
   /** Sample i draws from seed + i. */
   seed?: number;
   /** Free-form labels copied into the trajectory log (dataset, split, experiment). */

@@ -45,7 +45,7 @@ export function requireServed(deps: ReasoningRouteDeps): ServedModel {
 /** Checks a request before a stream starts, so that bad input is still a 400. */
 export function precheckSolve(deps: ReasoningRouteDeps, served: ServedModel, request: SolveRequest): void {
   try {
-    prepareSolve(served, request, deps.settings);
+    prepareSolve(served, deps.sandbox, request, deps.settings);
   } catch (error) {
     if (error instanceof SolveInputError) throw badRequest(error.message);
     throw error;

@@ -36,6 +36,7 @@ function solveBody(settings: ReasoningRouteDeps['settings']) {
     top_p: z.number().gt(0).max(1).optional(),
     max_tokens: z.number().int().min(1, 'max_tokens must be at least 1').optional(),
     max_tokens_per_turn: z.number().int().min(1, 'max_tokens_per_turn must be at least 1').optional(),
+    tool_timeout_ms: z.number().int().min(1, 'tool_timeout_ms must be at least 1').optional(),
     seed: z.number().int().optional(),
     stream: z.boolean().optional(),
     tags: boundedRecord(z.string().max(1_000), MAX_TAGS).optional(),
@@ -73,6 +74,7 @@ export function solveRoutes(deps: ReasoningRouteDeps): Hono {
       ...(body.top_p !== undefined && { topP: body.top_p }),
       ...(body.max_tokens !== undefined && { maxTokens: body.max_tokens }),
       ...(body.max_tokens_per_turn !== undefined && { maxTokensPerTurn: body.max_tokens_per_turn }),
+      ...(body.tool_timeout_ms !== undefined && { toolTimeoutMs: body.tool_timeout_ms }),
       ...(body.seed !== undefined && { seed: body.seed }),
       ...(body.tags !== undefined && { tags: body.tags }),
     };

@@ -197,6 +197,16 @@ describe('rollout boundaries', () => {
     await expect(solve({ maxTokensPerTurn: 0 })).rejects.toThrow(/max_tokens_per_turn must be an integer >= 1, got 0/);
   });
 
+  it('stops a runaway execution at the solve\'s tool timeout and shows the model `timeout`', async () => {
+    const { solve, logged } = setup(['```javascript\nfor (;;) {}\n```\n', 'It took too long. \\boxed{0}']);
+    const result = await solve({ toolTimeoutMs: 300 });
+    expect(logged[0]!.tool_calls[0]).toMatchObject({ status: 'timeout' });
+    expect(logged[0]!.tool_calls[0]!.duration_ms).toBeLessThan(2_500); // stopped at the solve's 300 ms, not the sandbox's 5 s default
+    expect(result.samples[0]!.segments.find((s) => s.type === 'output')).toMatchObject({ status: 'timeout' });
+    await expect(solve({ toolTimeoutMs: 0 })).rejects.toThrow(/tool_timeout_ms must be an integer in \[1, 30000\], got 0/);
+    await expect(solve({ toolTimeoutMs: 60_000 })).rejects.toThrow(/tool_timeout_ms must be an integer in \[1, 30000\], got 60000/);
+  });
+
   it('takes the budget from the request over the checkpoint, up to the server cap', async () => {
     const { solve, logged } = setup(['```javascript\nconsole.log(1)\n```\n\\boxed{1}'], { toolBudget: 3 });
     await solve({ maxToolCalls: 0 });
