@@ -8,7 +8,7 @@ import { buildBatch, type BatchOptions } from '../../trainer/batch/build.ts';
 import { ENGINE_KINDS, engineFactory, type EngineKind } from '../../trainer/engines/index.ts';
 import type { EngineOptions } from '../../trainer/engines/types.ts';
 import { resolveRunSettings, writeRunSettings, type ResolvedSettings } from '../../trainer/recipes/run-settings.ts';
-import { flagOf, SETTING_NAMES, SettingsError, settingsUsage, type TrainSettings } from '../../trainer/recipes/settings.ts';
+import { flagOf, formatSetting, SETTING_NAMES, SettingsError, settingsUsage, type TrainSettings } from '../../trainer/recipes/settings.ts';
 import type { TorchEngineOptions } from '../../trainer/engines/torch/engine.ts';
 import { parseBudgetSchedule } from '../../trainer/run/budget.ts';
 import { trainerEnv } from '../../trainer/run/env.ts';
@@ -189,7 +189,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<numbe
     await writeRunSettings(runDir, resolved);
     const s = resolved.settings;
     progress.line(
-      `settings${resolved.recipe ? ` (recipe ${resolved.recipe})` : ''}: ${s.estimator}, lr ${s.lr}, ` +
+      `settings${resolved.recipe ? ` (recipe ${resolved.recipe})` : ''}: ${s.estimator}, lr ${formatSetting(s.lr)}, ` +
         `${s.batch_groups !== null ? `${s.batch_groups} problems` : `${s.batch_records} records`} per step` +
         `${s.mini_batch_groups !== null ? ` in mini-batches of ${s.mini_batch_groups}` : ''}, clip ${s.clip_low}/${s.clip_high}, ` +
         `dual clip ${s.dual_clip ?? 'off'}, kl ${s.kl_coef}, entropy ${s.entropy_coef}, ${s.loss_agg}, budget ${s.budget} → ${join(runDir, 'settings.json')}`,

@@ -35,6 +35,7 @@ describe('cir train --recipe and settings flags', () => {
     for (const name of SETTING_NAMES) expect(help.stdout).toContain(`--${flagOf(name)}`);
     expect(help.stdout).toMatch(/--recipe cir\|drgrpo\|FILE/);
     expect(help.stdout).toMatch(/--clip-high\s+ratio clip above.*\(default 0\.28\)/);
+    expect(help.stdout).toMatch(/--lr\s+AdamW learning rate.*\(default 1e-5\)/);
   });
 
   it('the cir recipe is the seed\'s settings, and maps onto the batch, trainer and engine options', () => {
@@ -60,14 +61,14 @@ describe('cir train --recipe and settings flags', () => {
     expect(first.settings).toMatchObject({ recipe: 'cir', estimator: 'rpp', lr: 2e-6, batch_groups: 2, mini_batch_groups: 1, samples: 4, clip_high: 0.28 });
     // 16 records = 4 groups = 2 steps of 2 problems, each step 2 mini-batches (one update per problem).
     expect(first.summary.steps.map((s: Record<string, number>) => [s.groups, s.updates, s.lr])).toEqual([[2, 2, 2e-6], [2, 2, 2e-6]]);
-    expect(first.stderr).toMatch(/settings \(recipe cir\): rpp, lr 0.000002, 2 problems per step in mini-batches of 1/);
+    expect(first.stderr).toMatch(/settings \(recipe cir\): rpp, lr 2e-6, 2 problems per step in mini-batches of 1/);
 
     // The same run again, a flag changed: the rest comes from settings.json.
     const store = new FsObjectStore(join(first.dir, 'objects'));
     await sendBatch(store, new LocalQueue(join(first.dir, 'queue')), fixture.records.slice(0, 8).map((r) => ({ ...r, id: crypto.randomUUID() })));
     const again = await cir(['train', '--run-dir', join(first.dir, 'run'), '--wait-s', '0.05', '--threads', '1', '--lr', '3e-6'], first.env);
     expect(again.code).toBe(0);
-    expect(again.stderr).toContain('settings changed from the run\'s record: lr 0.000002 → 0.000003');
+    expect(again.stderr).toContain('settings changed from the run\'s record: lr 2e-6 → 3e-6');
     expect(JSON.parse(await readFile(join(first.dir, 'run', 'settings.json'), 'utf8'))).toMatchObject({ recipe: 'cir', lr: 3e-6, batch_groups: 2, samples: 4 });
 
     // settings.json is itself a recipe file.

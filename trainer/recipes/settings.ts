@@ -160,16 +160,19 @@ export function mergeSettings(...layers: (Partial<TrainSettings> | Recipe | null
 /** The settings that differ between two resolutions, as "name a → b" (for the log of a resumed run). */
 export function describeChanges(before: TrainSettings, after: TrainSettings): string[] {
   return SETTING_NAMES.filter((name) => JSON.stringify(before[name]) !== JSON.stringify(after[name])).map(
-    (name) => `${name} ${JSON.stringify(before[name])} → ${JSON.stringify(after[name])}`,
+    (name) => `${name} ${formatSetting(before[name])} → ${formatSetting(after[name])}`,
   );
 }
 
 /** Usage lines: one per setting, flag and help. */
 export function settingsUsage(): string {
   const width = Math.max(...SETTING_NAMES.map((n) => flagOf(n).length)) + 4;
-  return SETTING_NAMES.map((name) => `  --${flagOf(name).padEnd(width)}${SETTINGS[name].help} (default ${formatDefault(DEFAULT_TRAIN_SETTINGS[name])})`).join('\n');
+  return SETTING_NAMES.map((name) => `  --${flagOf(name).padEnd(width)}${SETTINGS[name].help} (default ${formatSetting(DEFAULT_TRAIN_SETTINGS[name])})`).join('\n');
 }
 
-function formatDefault(value: unknown): string {
-  return value === null ? 'none' : String(value);
+/** A setting as a user writes it: `none` for null, small numbers as 1e-6 rather than 0.000001. */
+export function formatSetting(value: unknown): string {
+  if (value === null) return 'none';
+  if (typeof value === 'number' && value !== 0 && Math.abs(value) < 1e-3) return value.toExponential();
+  return String(value);
 }
