@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { unstable_readConfig } from 'wrangler';
-import { knownEnvNames, read, ROOT, SECRET_NAMES } from './definitions.ts';
+import { knownEnvNames, read, ROOT, SECRET_NAMES, sourceFiles } from './definitions.ts';
 
 /**
  * wrangler.toml as wrangler itself reads it (its own parser and validator), for the top level and each named
@@ -23,8 +23,12 @@ afterEach(() => vi.restoreAllMocks());
 
 const readConfig = (env?: string) => unstable_readConfig({ config: join(ROOT, 'wrangler.toml'), env });
 
-/** The bindings api/worker.ts (and what it imports from api/) reads from its env: `env.NAME`. */
-const workerBindings = (): string[] => [...new Set([...read('api/worker.ts').matchAll(/\benv\.([A-Z][A-Z0-9_]*)\b/g)].map((m) => m[1]!))].sort();
+/** The bindings the Worker entry (api/worker.ts, and api/worker/ should it grow one) reads from its env: `env.NAME`. */
+function workerBindings(): string[] {
+  const files = sourceFiles('api').filter((file) => /^api\/worker(\.ts$|\/)/.test(file));
+  const names = files.flatMap((file) => [...read(file).matchAll(/\benv\.([A-Z][A-Z0-9_]*)\b/g)].map((m) => m[1]!));
+  return [...new Set(names)].sort();
+}
 
 describe('wrangler.toml', () => {
   it('keeps the top level as the local development Worker (`npx wrangler dev`), without warnings', () => {
@@ -42,6 +46,7 @@ describe('wrangler.toml', () => {
     expect(config.main).toBe(join(ROOT, 'api/worker.ts'));
     expect(config.rules.map((r: { type: string }) => r.type)).toContain('CompiledWasm');
 
+    expect(workerBindings()).toEqual(expect.arrayContaining(['TRAJECTORIES', 'TRAJECTORY_QUEUE']));
     const bound = [...config.r2_buckets.map((b: { binding: string }) => b.binding), ...(config.queues.producers ?? []).map((q: { binding: string }) => q.binding)].sort();
     expect(workerBindings().filter((b) => !bound.includes(b))).toEqual([]);
     expect(bound.filter((b) => !workerBindings().includes(b) && !BOUND_AHEAD.includes(b))).toEqual([]);
@@ -49,9 +54,11 @@ describe('wrangler.toml', () => {
     // One bucket for trajectories and checkpoints: the trainer reaches both through R2's S3 API with one CIR_S3_BUCKET.
     expect(new Set(config.r2_buckets.map((b: { bucket_name?: string }) => b.bucket_name))).toEqual(new Set([`cir-${name}`]));
     expect(config.queues.producers).toEqual([{ binding: 'TRAJECTORY_QUEUE', queue: `cir-trajectories-${name}` }]);
-    // The trainer pulls over HTTP: no Worker consumer (api/worker.ts has no queue() handler).
-    expect(config.queues.consumers ?? []).toEqual([]);
-    expect(read('api/worker.ts')).not.toMatch(/\bqueue\s*\(/);
+    // A queue has one consumer, and this one's is the trainer pulling over HTTP (create-resources.sh adds it):
+    // no Worker consumer on it; and a Worker consumer of another queue needs a queue() handler to deliver to.
+    const consumers = config.queues.consumers ?? [];
+    expect(consumers.filter((c: { queue: string }) => c.queue === `cir-trajectories-${name}`)).toEqual([]);
+    if (consumers.length > 0) expect(read('api/worker.ts')).toMatch(/\bqueue\s*\(/);
   });
 
   it('sets only variables the server knows, and no secret', () => {
