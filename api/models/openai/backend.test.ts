@@ -8,6 +8,7 @@ import { completionsRoutes } from '../../routes/completions.ts';
 import { ensureModel } from '../../../scripts/make-model.ts';
 import { OnnxBackend } from '../onnx/backend.ts';
 import { OpenAIBackend } from './backend.ts';
+import { loadOpenAIBackend } from './load.ts';
 
 /**
  * The remote backend against local servers on 127.0.0.1: our own /v1/completions over the
@@ -68,8 +69,8 @@ afterAll(async () => {
   await local?.dispose();
 });
 
-const load = (url: string, extra: Partial<Parameters<typeof OpenAIBackend.load>[0]> = {}) =>
-  OpenAIBackend.load({ baseUrl: url, model: 'tiny', tokenizerDir: modelDir, timeoutMs: 2_000, retries: 2, ...extra });
+const load = (url: string, extra: Partial<Parameters<typeof loadOpenAIBackend>[0]> = {}) =>
+  loadOpenAIBackend({ baseUrl: url, model: 'tiny', tokenizerDir: modelDir, timeoutMs: 2_000, retries: 2, ...extra });
 
 describe('OpenAIBackend against an OpenAI-compatible server', () => {
   it('generates token-in/token-out what the model generates in-process', async () => {
