@@ -68,9 +68,9 @@ async function bucket(): Promise<R2ObjectStore> {
 }
 
 async function call(worker: string, path: string, body?: unknown): Promise<{ status: number; headers: Headers; json: Record<string, any> }> {
-  const fetcher = await mf!.getWorker(worker);
+  const fetcher = (await mf!.getWorker(worker)) as unknown as { fetch(url: string, init?: RequestInit): Promise<Response> };
   const response = await fetcher.fetch(`http://localhost${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: response.status, headers: response.headers as unknown as Headers, json: (await response.json()) as Record<string, any> };
+  return { status: response.status, headers: response.headers, json: (await response.json()) as Record<string, any> };
 }
 
 /** Polls (each call is a request, which is what makes an isolate look at `latest`) until `done`, or fails with the last answer. */
@@ -98,6 +98,7 @@ beforeAll(async () => {
     CIR_MODEL_THREADS: '1',
     CIR_DATA_DIR: join(dir, 'model-server'),
     CIR_PYTHON_EXECUTOR: 'off',
+    CIR_LOG_LEVEL: 'warn',
   });
   const worker = (name: string, bindings: Record<string, string>, extra: Record<string, unknown> = {}) => ({
     name,
@@ -106,7 +107,7 @@ beforeAll(async () => {
     modulesRoot: bundleDir,
     modulesRules: [{ type: 'CompiledWasm' as const, include: ['**/*-wasm'] }],
     compatibilityDate: '2026-04-01',
-    bindings: { CIR_EXEC_MEMORY_MB: '64', CIR_EXEC_MAX_MEMORY_MB: '64', ...bindings },
+    bindings: { CIR_EXEC_MEMORY_MB: '64', CIR_EXEC_MAX_MEMORY_MB: '64', CIR_LOG_LEVEL: 'warn', ...bindings },
     ...extra,
   });
   mf = new Miniflare({
