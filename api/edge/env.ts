@@ -1,19 +1,18 @@
 import { ConfigError, parseEnv } from '../../core/env.ts';
 import { R2ObjectStore, type R2BucketLike } from '../../core/storage/r2.ts';
 import { CheckpointEnvSchema } from '../checkpoints/env.ts';
+import { EMBEDDED_MODEL_NAME } from '../models/embedded-name.ts';
 import { ModelEnv } from '../models/env.ts';
 import { embeddedTokenizer } from './embedded-tokenizer.ts';
 import type { EdgeServingOptions } from './serving.ts';
 
 /** The R2 binding the Worker reads checkpoints from (what `cir train` / `cir publish` write, through R2's S3 API). */
 export const CHECKPOINT_BINDING = 'CHECKPOINTS';
-/** The model name `cir serve` gives model/default (the embedded model), the Worker's default. */
-const EMBEDDED_MODEL_NAME = 'default';
 
 /**
  * The Worker's model settings (undefined: no model, the model routes answer 503 saying what to set).
  * CIR_MODEL_URL: the OpenAI-compatible server (vLLM, or `cir serve`) with CIR_MODEL_NAME (default
- * "default", the embedded model). Without CIR_CHECKPOINTS the bundled embedded tokenizer is used; with it,
+ * the embedded model's name, as `npm start` serves it). Without CIR_CHECKPOINTS the bundled embedded tokenizer is used; with it,
  * the tokenizer, version and tool budget of the latest checkpoint in the R2 bucket bound as CHECKPOINTS.
  * Throws ConfigError naming what is wrong (a setting that needs a disk, a missing binding).
  */

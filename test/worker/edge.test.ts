@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EMBEDDED_MODEL_NAME } from '../../api/models/embedded-name.ts';
 import { startNodeServer, type RunningServer } from '../../api/node.ts';
 import { CloudflareHttpQueue } from '../../core/queue/cloudflare-http.ts';
 import { decodeQueueMessage } from '../../core/schemas/queue-message.ts';
@@ -95,6 +96,7 @@ beforeAll(async () => {
     PORT: '0',
     HOST: '127.0.0.1',
     CIR_MODEL_DIR: join(ROOT, 'model/default'),
+    CIR_MODEL_NAME: EMBEDDED_MODEL_NAME,
     CIR_MODEL_THREADS: '1',
     CIR_DATA_DIR: join(dir, 'model-server'),
     CIR_PYTHON_EXECUTOR: 'off',
@@ -189,7 +191,7 @@ describe('the Worker in workerd with R2, Queues, a model server and the trainer'
     const messages = await until('every sample announced', sent, (m) => m.reduce((n, message) => n + message.count, 0) >= samples.length);
     const records = (await Promise.all(messages.map((message) => readTrajectories(store, message)))).flat();
     expect(records.map((r) => r.id).sort()).toEqual(samples.map((s) => s.trajectory_id).sort());
-    expect(records[0]).toMatchObject({ checkpoint_version: 'base', model: 'default', budget: { limit: 2 } });
+    expect(records[0]).toMatchObject({ checkpoint_version: 'base', model: EMBEDDED_MODEL_NAME, budget: { limit: 2 } });
 
     const queue = new CloudflareHttpQueue({ accountId: 'acc', queueId: 'q1', apiToken: TOKEN, fetch: cloudflare.fetch });
     const trainer = await Trainer.open({
