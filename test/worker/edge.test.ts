@@ -101,6 +101,8 @@ beforeAll(async () => {
     CIR_DATA_DIR: join(dir, 'model-server'),
     CIR_PYTHON_EXECUTOR: 'off',
     CIR_LOG_LEVEL: 'warn',
+    // workerd keeps its connections to the model server open: closing need not wait for them.
+    CIR_SHUTDOWN_MS: '500',
   });
   const worker = (name: string, bindings: Record<string, string>, extra: Record<string, unknown> = {}) => ({
     name,
