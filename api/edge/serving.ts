@@ -4,7 +4,8 @@ import { CheckpointReadError, checkpointKey, readLatestPointer, readPointedManif
 import type { CheckpointManifest } from '../../core/schemas/checkpoint.ts';
 import type { ObjectStore } from '../../core/storage/object-store.ts';
 import { ServedSlot } from '../checkpoints/slot.ts';
-import type { CheckpointControl, CheckpointRefusal, CheckpointWatchStatus, CheckResult } from '../checkpoints/status.ts';
+import { CheckpointRefusals, POINTER_REFUSAL } from '../checkpoints/refusals.ts';
+import type { CheckpointControl, CheckpointWatchStatus, CheckResult } from '../checkpoints/status.ts';
 import { ApiError } from '../errors.ts';
 import { tokenizerFromFiles, type HfTokenizerFiles, type TokenizerConfig } from '../models/hf-tokenizer.ts';
 import { OpenAIBackend, type OpenAIServerOptions } from '../models/openai/backend.ts';
@@ -29,9 +30,6 @@ type TokenizerFileName = (typeof TOKENIZER_FILES)[number];
 
 /** How soon a failed connection to the model server is tried again (requests meanwhile get the 503 at once). */
 const RECONNECT_MS = 2_000;
-/** First pause before a refused checkpoint pointer is looked at again by a due check; doubles, up to an hour. */
-const REFUSAL_RETRY_MS = 60_000;
-const MAX_REFUSAL_RETRY_MS = 3_600_000;
 
 export interface TokenizerSource {
   tokenizer: HfTokenizerFiles;
@@ -61,12 +59,12 @@ export class EdgeServing implements CheckpointControl {
   private serving: string | null = null;
   private loading: string | null = null;
   private swaps = 0;
-  private readonly refused: CheckpointRefusal[] = [];
-  private readonly refusedPointers = new Map<string, { retryAt: number; pauseMs: number }>();
+  private readonly refusals: CheckpointRefusals;
 
   constructor(private readonly options: EdgeServingOptions) {
     this.slot = new ServedSlot(undefined, (message, error) => options.log?.(`${message}: ${(error as Error)?.message ?? ''}`));
     this.now = options.now ?? Date.now;
+    this.refusals = new CheckpointRefusals({ now: this.now, log: options.log });
   }
 
   /**
@@ -87,7 +85,7 @@ export class EdgeServing implements CheckpointControl {
   /** The 503 of the model routes while nothing is served: why, and when to come back. */
   noModel(): ApiError {
     const where = this.options.checkpoints ? `checkpoints from ${this.options.checkpoints.prefix}/ in the R2 bucket bound as CHECKPOINTS` : 'the bundled tokenizer of the embedded model';
-    const why = this.refused.at(-1)?.reason ?? this.lastError ?? (this.options.checkpoints ? `nothing is published under ${this.options.checkpoints.prefix}/ yet` : 'not connected yet');
+    const why = this.refusals.last()?.reason ?? this.lastError ?? (this.options.checkpoints ? `nothing is published under ${this.options.checkpoints.prefix}/ yet` : 'not connected yet');
     return new ApiError(503, 'overloaded', `no model is served yet (model server ${this.options.server.baseUrl}, ${where}): ${why}`, { 'Retry-After': MODEL_RETRY_AFTER_S });
   }
 
@@ -107,7 +105,7 @@ export class EdgeServing implements CheckpointControl {
       loading: this.loading,
       last_check_at: this.lastCheckAt,
       last_error: this.lastError,
-      refused: [...this.refused],
+      refused: this.refusals.list(),
       swaps: this.swaps,
       draining: this.slot.drainingCount,
       checking_since: this.running ? this.lastCheckAt : null,
@@ -126,36 +124,29 @@ export class EdgeServing implements CheckpointControl {
     const { store, prefix } = checkpoints;
     try {
       const pointer = await readLatestPointer(store, prefix);
-      if (pointer === null) {
+      const settled = this.refusals.afterPointerRead(pointer, this.serving, force);
+      if (settled || pointer === null) {
         this.lastError = null;
-        return { outcome: 'empty' };
-      }
-      const pointerKey = `${pointer.version}@${pointer.sha256}`;
-      const refusal = this.refusedPointers.get(pointerKey);
-      if (pointer.version === this.serving || (refusal && !force && this.now() < refusal.retryAt)) {
-        this.lastError = null;
-        return { outcome: 'unchanged' };
+        return settled ?? { outcome: 'empty' };
       }
       this.loading = pointer.version;
       try {
         const { manifest } = await readPointedManifest(store, prefix, pointer);
         const source = await readCheckpointTokenizer(store, prefix, manifest);
         const result = await this.install(manifest.version, source, manifest);
-        if (result.outcome === 'swapped') this.refusedPointers.delete(pointerKey);
+        if (result.outcome === 'swapped') this.refusals.accepted(pointer);
         return result;
       } catch (error) {
         if (!(error instanceof CheckpointReadError) || error.transient) throw error;
-        const pauseMs = refusal ? Math.min(refusal.pauseMs * 2, MAX_REFUSAL_RETRY_MS) : REFUSAL_RETRY_MS;
-        this.refusedPointers.set(pointerKey, { retryAt: this.now() + pauseMs, pauseMs });
-        this.refuse(pointer.version, error.message);
+        this.refusals.refusePointer(pointer, error.message, this.serving);
         return { outcome: 'refused', version: pointer.version, reason: error.message };
       } finally {
         this.loading = null;
       }
     } catch (error) {
       if (error instanceof CheckpointReadError && error.kind === 'pointer') {
-        this.refuse('(latest pointer)', error.message);
-        return { outcome: 'refused', version: '(latest pointer)', reason: error.message };
+        this.refusals.refuse(POINTER_REFUSAL, error.message, this.serving);
+        return { outcome: 'refused', version: POINTER_REFUSAL, reason: error.message };
       }
       return this.failed(`checkpoint store: ${(error as Error).message}`);
     }
@@ -176,7 +167,6 @@ export class EdgeServing implements CheckpointControl {
     this.lastError = null;
     if (manifest) {
       this.swaps++;
-      for (let i = this.refused.length - 1; i >= 0; i--) if (this.refused[i]!.version === version) this.refused.splice(i, 1);
       this.options.log?.(`checkpoint ${version} (step ${manifest.step}, tool budget ${manifest.tool_budget.limit}) now serving, replacing ${previous ?? 'nothing'}`);
     }
     return { outcome: 'swapped', version, ms: this.now() - started };
@@ -186,18 +176,6 @@ export class EdgeServing implements CheckpointControl {
     if (this.lastError !== reason) this.options.log?.(`${reason} (will retry)`);
     this.lastError = reason;
     return { outcome: 'error', reason };
-  }
-
-  private refuse(version: string, reason: string): void {
-    const at = new Date(this.now()).toISOString();
-    const known = this.refused.find((r) => r.version === version && r.reason === reason);
-    if (known) {
-      known.at = at;
-      return;
-    }
-    this.refused.push({ version, reason, at });
-    this.refused.splice(0, Math.max(0, this.refused.length - 10));
-    this.options.log?.(`refused ${version}; still serving ${this.serving ?? 'nothing'}: ${reason}`);
   }
 }
 
