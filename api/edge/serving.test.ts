@@ -23,12 +23,13 @@ const EMBEDDED = fileURLToPath(new URL('../../model/default', import.meta.url));
 let dir = '';
 let server: Server;
 let serverUrl = '';
-let serverUp = true;
+let serverMode: 'up' | 'down' | 'silent' = 'up';
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cir-edge-serving-'));
   server = createServer((req, res) => {
-    if (!serverUp) return res.destroy();
+    if (serverMode === 'down') return res.destroy();
+    if (serverMode === 'silent') return;
     if (req.url !== '/v1/models') return res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: [{ id: 'm', max_model_len: 512 }] }));
   });
@@ -81,6 +82,8 @@ describe('EdgeServing', () => {
     const request = () => edge.beforeRequest((work) => background.push(work));
     await request();
     expect(edge.slot.current()?.checkpoint).toEqual({ version: 'v0', toolBudget: 2 });
+    // The first look is also handed to waitUntil (a request waits for it only up to connectWaitMs).
+    await Promise.all(background.splice(0));
     expect(edge.slot.current()?.backend.info).toMatchObject({ id: 'm', contextLength: 512, backend: 'openai' });
 
     await publish(raw, 'v1', 'v0', 1);
@@ -119,7 +122,7 @@ describe('EdgeServing', () => {
   it('answers 503 with Retry-After while the model server is down, and connects once it is back', async () => {
     const clock = { now: 0 };
     const edge = serving(new FsObjectStore(join(dir, 'down')), clock, { checkpoints: undefined });
-    serverUp = false;
+    serverMode = 'down';
     try {
       await edge.beforeRequest(() => undefined);
       expect(edge.slot.current()).toBeUndefined();
@@ -127,7 +130,7 @@ describe('EdgeServing', () => {
       expect(error).toMatchObject({ status: 503, headers: { 'Retry-After': '5' } });
       expect(error.message).toMatch(new RegExp(`model server ${serverUrl}`));
     } finally {
-      serverUp = true;
+      serverMode = 'up';
     }
     // Within the reconnect pause the answer stays the 503, without trying again.
     clock.now = 1_000;
@@ -137,5 +140,22 @@ describe('EdgeServing', () => {
     await edge.beforeRequest(() => undefined);
     expect(edge.slot.current()?.checkpoint).toEqual({ version: 'static' });
     await edge.slot.dispose();
+  });
+
+  it('does not hold a request longer than connectWaitMs on a model server that never answers', async () => {
+    const edge = serving(new FsObjectStore(join(dir, 'silent')), { now: 0 }, { checkpoints: undefined, connectWaitMs: 100 });
+    serverMode = 'silent';
+    const background: Promise<unknown>[] = [];
+    try {
+      const started = Date.now();
+      await edge.beforeRequest((work) => background.push(work));
+      expect(Date.now() - started).toBeLessThan(1_500);
+      expect(edge.noModel().message).toMatch(/connecting/);
+    } finally {
+      serverMode = 'up';
+    }
+    // The look goes on in the background and ends with the client's timeout, as a transient error.
+    await Promise.all(background);
+    expect(edge.status().last_error).toMatch(/no response for 2000 ms/);
   });
 });

@@ -30,6 +30,8 @@ type TokenizerFileName = (typeof TOKENIZER_FILES)[number];
 
 /** How soon a failed connection to the model server is tried again (requests meanwhile get the 503 at once). */
 const RECONNECT_MS = 2_000;
+/** Longest a request waits for a first connection (a server that accepts and never answers must not hold /healthz). */
+const CONNECT_WAIT_MS = 5_000;
 
 export interface TokenizerSource {
   tokenizer: HfTokenizerFiles;
@@ -44,6 +46,8 @@ export interface EdgeServingOptions {
   staticTokenizer: () => TokenizerSource;
   /** With checkpoints: the store (the R2 binding CHECKPOINTS), the key prefix and how often `latest` may be read. */
   checkpoints?: { store: ObjectStore; prefix: string; pollMs: number };
+  /** Longest a request waits for the first connection or checkpoint; the look goes on in the background. Default 5000. */
+  connectWaitMs?: number;
   /** Injected by tests; Date.now otherwise. */
   now?: () => number;
   log?: (message: string) => void;
@@ -69,13 +73,18 @@ export class EdgeServing implements CheckpointControl {
 
   /**
    * Called at the start of every request. Nothing served yet: connects (or looks at `latest`) now, if a
-   * try is due, and the request waits for it. Serving: looks at `latest` when pollMs have passed, in the
-   * background (`waitUntil`), so the request goes on with the model it found.
+   * try is due, and the request waits for it, up to connectWaitMs. Serving: looks at `latest` when pollMs
+   * have passed, in the background (`waitUntil`), so the request goes on with the model it found.
    */
   async beforeRequest(waitUntil: (work: Promise<unknown>) => void): Promise<void> {
     const since = this.now() - this.lastLookAt;
     if (!this.slot.current()) {
-      if (this.running || since >= RECONNECT_MS) await this.check({ force: false });
+      if (!this.running && since < RECONNECT_MS) return;
+      const look = this.check({ force: false });
+      waitUntil(look);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waited = new Promise((resolve) => (timer = setTimeout(resolve, this.options.connectWaitMs ?? CONNECT_WAIT_MS)));
+      await Promise.race([look, waited]).finally(() => clearTimeout(timer));
       return;
     }
     const pollMs = this.options.checkpoints?.pollMs;
@@ -85,7 +94,10 @@ export class EdgeServing implements CheckpointControl {
   /** The 503 of the model routes while nothing is served: why, and when to come back. */
   noModel(): ApiError {
     const where = this.options.checkpoints ? `checkpoints from ${this.options.checkpoints.prefix}/ in the R2 bucket bound as CHECKPOINTS` : 'the bundled tokenizer of the embedded model';
-    const why = this.refusals.last()?.reason ?? this.lastError ?? (this.options.checkpoints ? `nothing is published under ${this.options.checkpoints.prefix}/ yet` : 'not connected yet');
+    const why =
+      this.refusals.last()?.reason ??
+      this.lastError ??
+      (this.running ? 'connecting' : this.options.checkpoints ? `nothing is published under ${this.options.checkpoints.prefix}/ yet` : 'not connected yet');
     return new ApiError(503, 'overloaded', `no model is served yet (model server ${this.options.server.baseUrl}, ${where}): ${why}`, { 'Retry-After': MODEL_RETRY_AFTER_S });
   }
 
