@@ -8,6 +8,7 @@ import { identifyClient, type ClientAddress } from './middleware/caller/index.ts
 import { requireJsonBody } from './middleware/content-type/index.ts';
 import { notFound, onError } from './middleware/errors/index.ts';
 import { checkpointRoutes } from './checkpoints/routes.ts';
+import { ApiError } from './errors.ts';
 import { noModelMessage, type CheckpointControl } from './checkpoints/status.ts';
 import type { ServedModel } from './models/served.ts';
 import type { TrajectoryLogger } from '../core/logging/trajectory-logger.ts';
@@ -36,6 +37,11 @@ export interface AppDeps {
   holdServed?: () => () => void;
   /** The checkpoint watcher: its state in /v1/info (refused checkpoints included), checks on POST /v1/checkpoints/check. */
   checkpoints?: CheckpointControl;
+  /**
+   * The error model routes answer while nothing is served (default: a 503 saying what the checkpoint
+   * watcher knows). The Worker's says why its model server cannot be used, with Retry-After.
+   */
+  noModel?: () => ApiError;
   /** Where /v1/solve and /v1/chat/completions trajectories go (write-behind); none: not logged. */
   trajectoryLogger?: TrajectoryLogger;
   /** Overrides of the reasoning loop's settings from config (prompt template, grading, ...). */
@@ -110,7 +116,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', sandboxFusionRoutes(deps.sandbox));
   const grader = deps.grader ?? inlineGrader;
   app.route('/', gradeRoutes({ grader }));
-  const noModel = () => noModelMessage(deps.checkpoints);
+  const noModel = deps.noModel ?? (() => new ApiError(503, 'unsupported', noModelMessage(deps.checkpoints)));
   app.route('/', completionsRoutes(model, noModel));
   const reasoning = {
     served,

@@ -4,6 +4,8 @@ import { TrajectoryLogger } from '../core/logging/trajectory-logger.ts';
 import { CloudflareQueueProducer, type CloudflareQueueBinding } from '../core/queue/cloudflare.ts';
 import { R2ObjectStore, type R2BucketLike } from '../core/storage/r2.ts';
 import { createApp } from './app.ts';
+import { edgeServingFromEnv } from './edge/env.ts';
+import { EdgeServing } from './edge/serving.ts';
 import { loadConfig, type Config } from './config.ts';
 import { ApiError } from './errors.ts';
 import { accessLogSink } from './middleware/access-log/index.ts';
@@ -15,33 +17,46 @@ import type { Executor, Language } from './sandbox/types.ts';
 /**
  * The Cloudflare Workers entry (wrangler.toml's `main`): the same app as on Node. JavaScript
  * runs in QuickJS inside the isolate; Python cannot run here, so it goes to a SandboxFusion
- * server when CIR_SANDBOX_URL is set, and is otherwise answered 501 by the app.
+ * server when CIR_SANDBOX_URL is set, and is otherwise answered 501 by the app. The model is an
+ * OpenAI-compatible server (CIR_MODEL_URL), with the bundled tokenizer or the latest checkpoint's
+ * from R2 (api/edge/).
  */
 
 /** Vars and secrets are strings; other bindings (KV, R2...) are objects and not configuration. */
 type Env = Record<string, unknown>;
 
+interface Built {
+  app: Hono;
+  /** The model server and the checkpoint (or bundled tokenizer) served with it; absent: no CIR_MODEL_URL. */
+  serving?: EdgeServing;
+}
+
 /** Built on the first request, from that request's env: the bindings are the same for the isolate's life. */
-let app: Promise<Hono | Error> | undefined;
+let built: Promise<Built | Error> | undefined;
 
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-    app ??= buildApp(env);
-    const built = await app;
-    if (built instanceof Error) {
+    built ??= build(env);
+    const ready = await built;
+    if (ready instanceof Error) {
       // A misconfigured deployment says why on every request instead of failing opaquely.
-      const body = { error: { type: 'internal' satisfies ApiError['type'], message: built.message } };
+      const body = { error: { type: 'internal' satisfies ApiError['type'], message: ready.message } };
       return Response.json(body, { status: 500 });
     }
-    return built.fetch(request, env, ctx);
+    // Connects to the model server if nothing is served yet; looks at R2's `latest` when due.
+    await ready.serving?.beforeRequest((work) => ctx.waitUntil(work));
+    return ready.app.fetch(request, env, ctx);
   },
 };
 
-async function buildApp(env: Env): Promise<Hono | Error> {
+async function build(env: Env): Promise<Built | Error> {
   try {
-    const config = loadConfig(configVars(env));
+    const vars = configVars(env);
+    const config = loadConfig(vars);
+    const servingOptions = edgeServingFromEnv(vars, env);
     const trajectoryLogger = await createWorkerTrajectoryLogger(env);
-    return createApp({
+    const serving = servingOptions && new EdgeServing(servingOptions);
+    const app = createApp({
       config,
       sandbox: createWorkerSandbox(config),
       runtime: 'workerd',
@@ -49,7 +64,14 @@ async function buildApp(env: Env): Promise<Hono | Error> {
       clientAddress: (c) => c.req.header('cf-connecting-ip'),
       ...accessLogSink(config, (line) => console.log(line)),
       ...(trajectoryLogger && { trajectoryLogger }),
+      ...(serving && {
+        served: () => serving.slot.current(),
+        holdServed: () => serving.slot.hold(),
+        noModel: () => serving.noModel(),
+        ...(servingOptions.checkpoints && { checkpoints: serving }),
+      }),
     });
+    return { app, ...(serving && { serving }) };
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EMBEDDED_MODEL_NAME } from '../api/models/embedded-name.ts';
 
 /** The model trained here and shipped in the repository (model/README.md, issue 8). */
 export const EMBEDDED_MODEL_DIR = fileURLToPath(new URL('../model/default', import.meta.url));
-export const EMBEDDED_MODEL_NAME = 'cir-synth-1.9m';
+export { EMBEDDED_MODEL_NAME } from '../api/models/embedded-name.ts';
 
 /**
  * The environment with the embedded model filled in: when no model is configured (no CIR_MODEL_DIR or

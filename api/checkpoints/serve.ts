@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { CheckpointEnvSchema } from './env.ts';
 import { parseEnv } from '../../core/env.ts';
 import { createStorageFromEnv } from '../../core/storage/from-env.ts';
 import { FsObjectStore } from '../../core/storage/fs.ts';
@@ -11,20 +11,7 @@ import type { ModelBackend } from '../models/types.ts';
 import { ServedSlot } from './slot.ts';
 import { CheckpointWatcher } from './watcher.ts';
 
-/** Checkpoint hot-swap settings for `cir serve` (Node). Storage itself is configured by CIR_STORAGE*. */
-export const CheckpointEnvSchema = z.object({
-  /** Key prefix of the checkpoint area to serve from (what `cir train` / `cir publish` write); unset: no watching. */
-  CIR_CHECKPOINTS: z
-    .string()
-    .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'must be a key prefix such as "checkpoints" (no leading or trailing "/")')
-    .optional(),
-  /** How often to read the `latest` pointer. With fs storage a change is also noticed at once. */
-  CIR_CHECKPOINT_POLL_MS: z.coerce.number().int().min(50).max(3_600_000).default(2000),
-  /** fs: with CIR_STORAGE=fs, also watch the pointer file and check as soon as it changes; off: polling only. */
-  CIR_CHECKPOINT_NOTIFY: z.enum(['fs', 'off']).default('fs'),
-  /** Where verified checkpoints are unpacked for loading; default `<data dir>/checkpoint-cache`. */
-  CIR_CHECKPOINT_CACHE_DIR: z.string().min(1).optional(),
-});
+export { CheckpointEnvSchema };
 
 export interface CheckpointServing {
   slot: ServedSlot;

@@ -13,7 +13,8 @@ import { sha256File } from '../../core/storage/files.ts';
 import type { ObjectStore } from '../../core/storage/object-store.ts';
 import type { ModelBackend } from '../models/types.ts';
 import type { ServedSlot } from './slot.ts';
-import type { CheckpointControl, CheckpointRefusal, CheckpointWatchStatus, CheckResult } from './status.ts';
+import { CheckpointRefusals, POINTER_REFUSAL } from './refusals.ts';
+import type { CheckpointControl, CheckpointWatchStatus, CheckResult } from './status.ts';
 
 export type { CheckResult } from './status.ts';
 
@@ -50,9 +51,6 @@ export interface CheckpointWatcherOptions {
 
 /** The cache's record of the last checkpoint served: its manifest, to verify the cached files against. */
 const LAST_GOOD_FILE = '.last-good.json';
-/** The version a damaged pointer is listed under in `refused`. */
-const POINTER_REFUSAL = '(latest pointer)';
-const MAX_REFUSAL_RETRY_MS = 3_600_000;
 
 export class CheckpointWatcher implements CheckpointControl {
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -64,14 +62,13 @@ export class CheckpointWatcher implements CheckpointControl {
   private lastCheckAt: string | null = null;
   private lastError: string | null = null;
   private swaps = 0;
-  private readonly refused: CheckpointRefusal[] = [];
-  /** Pointers refused (version + manifest hash) and when polls may look at them again, so a bad checkpoint is not fetched every poll. */
-  private readonly refusedPointers = new Map<string, { retryAt: number; pauseMs: number }>();
+  private readonly refusals: CheckpointRefusals;
   private checkingSince: string | null = null;
   private note: string | null = null;
 
   constructor(private readonly options: CheckpointWatcherOptions) {
     this.serving = options.slot.current()?.checkpoint.version ?? null;
+    this.refusals = new CheckpointRefusals({ max: options.maxRefusals, retryMs: options.refusalRetryMs, log: options.log });
   }
 
   /** Polls every pollMs until stop() (call check() first for an immediate one). */
@@ -155,7 +152,7 @@ export class CheckpointWatcher implements CheckpointControl {
       loading: this.loading,
       last_check_at: this.lastCheckAt,
       last_error: this.lastError,
-      refused: [...this.refused],
+      refused: this.refusals.list(),
       swaps: this.swaps,
       draining: this.options.slot.drainingCount,
       checking_since: this.checkingSince,
@@ -188,21 +185,15 @@ export class CheckpointWatcher implements CheckpointControl {
     } catch (error) {
       if (error instanceof CheckpointReadError && error.kind === 'pointer') {
         this.lastError = null;
-        this.refuse(POINTER_REFUSAL, error.message);
+        this.refusals.refuse(POINTER_REFUSAL, error.message, this.serving);
         return { outcome: 'refused', version: POINTER_REFUSAL, reason: error.message };
       }
       return this.failed(error, 'latest pointer');
     }
-    this.clearRefusals(POINTER_REFUSAL);
-    if (pointer === null) {
+    const settled = this.refusals.afterPointerRead(pointer, this.serving, force);
+    if (settled || pointer === null) {
       this.lastError = null;
-      return { outcome: 'empty' };
-    }
-    const pointerKey = `${pointer.version}@${pointer.sha256}`;
-    const refusal = this.refusedPointers.get(pointerKey);
-    if (pointer.version === this.serving || (refusal && !force && Date.now() < refusal.retryAt)) {
-      this.lastError = null;
-      return { outcome: 'unchanged' };
+      return settled ?? { outcome: 'empty' };
     }
 
     const started = performance.now();
@@ -232,8 +223,7 @@ export class CheckpointWatcher implements CheckpointControl {
       this.swaps++;
       this.lastError = null;
       this.note = null;
-      this.refusedPointers.delete(pointerKey);
-      this.clearRefusals(manifest.version);
+      this.refusals.accepted(pointer);
       await writeFile(join(this.options.cacheDir, LAST_GOOD_FILE), `${JSON.stringify(manifest)}\n`);
       const ms = performance.now() - started;
       this.options.log?.(`checkpoint ${manifest.version} (step ${manifest.step}, tool budget ${manifest.tool_budget.limit}) now serving, replacing ${previous ?? 'nothing'}; verified and loaded in ${ms.toFixed(0)} ms`);
@@ -241,9 +231,7 @@ export class CheckpointWatcher implements CheckpointControl {
       return { outcome: 'swapped', version: manifest.version, ms };
     } catch (error) {
       if (error instanceof CheckpointReadError && !error.transient) {
-        const pauseMs = refusal ? Math.min(refusal.pauseMs * 2, MAX_REFUSAL_RETRY_MS) : (this.options.refusalRetryMs ?? 60_000);
-        this.refusedPointers.set(pointerKey, { retryAt: Date.now() + pauseMs, pauseMs });
-        this.refuse(pointer.version, error.message);
+        this.refusals.refusePointer(pointer, error.message, this.serving);
         if (staging) await rm(staging, { recursive: true, force: true });
         await rm(join(this.options.cacheDir, pointer.version), { recursive: true, force: true });
         return { outcome: 'refused', version: pointer.version, reason: error.message };
@@ -253,23 +241,6 @@ export class CheckpointWatcher implements CheckpointControl {
     } finally {
       this.loading = null;
     }
-  }
-
-  /** Lists a refusal (once per version and reason) and logs it. */
-  private refuse(version: string, reason: string): void {
-    const known = this.refused.find((r) => r.version === version && r.reason === reason);
-    if (known) {
-      known.at = new Date().toISOString();
-      return;
-    }
-    this.refused.push({ version, reason, at: new Date().toISOString() });
-    this.refused.splice(0, Math.max(0, this.refused.length - (this.options.maxRefusals ?? 10)));
-    this.options.log?.(`refused ${version === POINTER_REFUSAL ? 'the latest pointer' : `checkpoint ${version}`}; still serving ${this.serving ?? 'nothing'}: ${reason}`);
-  }
-
-  /** A version (or the pointer) that now reads and loads is no longer listed as refused. */
-  private clearRefusals(version: string): void {
-    for (let i = this.refused.length - 1; i >= 0; i--) if (this.refused[i]!.version === version) this.refused.splice(i, 1);
   }
 
   private failed(error: unknown, what: string): CheckResult {

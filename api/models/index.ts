@@ -1,7 +1,7 @@
-import { z } from 'zod';
 import { ConfigError, parseEnv } from '../../core/env.ts';
+import { ModelEnv } from './env.ts';
 import { OnnxBackend, type OnnxBackendOptions } from './onnx/backend.ts';
-import { OpenAIBackend, type OpenAIBackendOptions } from './openai/backend.ts';
+import { loadOpenAIBackend, type OpenAIBackendOptions } from './openai/load.ts';
 import type { ModelBackend } from './types.ts';
 
 export type * from './types.ts';
@@ -24,29 +24,8 @@ export function loadModelBackend(spec: ModelSpec): Promise<ModelBackend> {
     return OnnxBackend.load(dir, options);
   }
   const { kind: _, ...options } = spec;
-  return OpenAIBackend.load(options);
+  return loadOpenAIBackend(options);
 }
-
-const positiveInt = z.coerce.number().int().positive();
-
-const ModelEnv = z.object({
-  /** Directory of an ONNX model (HF optimum layout). */
-  CIR_MODEL_DIR: z.string().min(1).optional(),
-  /** Base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1. */
-  CIR_MODEL_URL: z.string().url().optional(),
-  /** Model name: served name for a remote server; API name for an ONNX model (default: directory name). */
-  CIR_MODEL_NAME: z.string().min(1).optional(),
-  CIR_MODEL_API_KEY: z.string().optional(),
-  /** Tokenizer files of the remotely served model. */
-  CIR_MODEL_TOKENIZER_DIR: z.string().min(1).optional(),
-  CIR_MODEL_CONTEXT_LENGTH: positiveInt.optional(),
-  CIR_MODEL_MAX_N: positiveInt.optional(),
-  CIR_MODEL_MAX_BATCH: positiveInt.optional(),
-  CIR_MODEL_THREADS: positiveInt.optional(),
-  CIR_MODEL_TIMEOUT_MS: positiveInt.optional(),
-  CIR_MODEL_RETRIES: z.coerce.number().int().min(0).max(10).optional(),
-  CIR_MODEL_LOGPROBS: z.enum(['sampling', 'raw', 'processed']).optional(),
-});
 
 /**
  * The ModelSpec the environment asks for (undefined when no model is configured). Empty

@@ -65,22 +65,28 @@ interface LogprobsJson {
   text_offset: number[];
 }
 
+/** Seconds a client is told to wait when the model server is down or busy. */
+export const MODEL_RETRY_AFTER_S = '5';
+
 /** Maps model-runtime errors to HTTP errors; anything else is rethrown (a 500). */
 export function toApiError(error: unknown): unknown {
   if (error instanceof ApiError) return error;
   if (error instanceof ContextLengthError || error instanceof RangeError) return badRequest(error.message);
   if (error instanceof RemoteModelError) {
-    if (error.status === 429 || error.status === 503) return new ApiError(503, 'overloaded', `model server is busy: ${error.message}`);
+    // Down, overloaded or timing out: the client should come back later, not wait on a hung request.
+    if (error.unavailable || error.status === 429 || error.status === 503) {
+      return new ApiError(503, 'overloaded', `model server unavailable: ${error.message}`, { 'Retry-After': MODEL_RETRY_AFTER_S });
+    }
     if (error.status !== undefined && error.status >= 400 && error.status < 500) return badRequest(`model server rejected the request: ${error.message}`);
     return new ApiError(502, 'internal', `model server failed: ${error.message}`);
   }
   return error;
 }
 
-export function completionsRoutes(getModel: () => ModelBackend | undefined, noModel: () => string = () => noModelMessage()): Hono {
+export function completionsRoutes(getModel: () => ModelBackend | undefined, noModel: () => ApiError = () => new ApiError(503, 'unsupported', noModelMessage())): Hono {
   const requireModel = (): ModelBackend => {
     const model = getModel();
-    if (!model) throw new ApiError(503, 'unsupported', noModel());
+    if (!model) throw noModel();
     return model;
   };
 

@@ -12,8 +12,8 @@ import { toApiError } from './completions.ts';
 /** What the reasoning routes (/v1/solve, /v1/chat/completions) share. */
 export interface ReasoningRouteDeps {
   served: () => ServedModel | undefined;
-  /** The 503 text when nothing is served (what the checkpoint watcher knows). */
-  noModel?: () => string;
+  /** The error (a 503) answered when nothing is served: what the checkpoint watcher or the model server connection knows. */
+  noModel?: () => ApiError;
   sandbox: Sandbox;
   settings: ReasoningSettings;
   /** Where trajectories go; none: they are not logged. */
@@ -38,7 +38,7 @@ export async function holdingServed(deps: ReasoningRouteDeps, body: () => Promis
 /** The snapshot this request keeps from start to end (a checkpoint swap meanwhile does not affect it). */
 export function requireServed(deps: ReasoningRouteDeps): ServedModel {
   const served = deps.served();
-  if (!served) throw new ApiError(503, 'unsupported', deps.noModel?.() ?? noModelMessage());
+  if (!served) throw deps.noModel?.() ?? new ApiError(503, 'unsupported', noModelMessage());
   return served;
 }
 

@@ -4,6 +4,9 @@
  */
 import { copyFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { chatTemplateFrom, type ChatTemplateSource } from './chat-template.ts';
+
+export { chatTemplateFrom, defaultChatTemplate, type ChatTemplateSource } from './chat-template.ts';
 
 /** Tokenizer files a model directory carries over from its source (whichever exist). */
 const TOKENIZER_FILES = [
@@ -37,26 +40,9 @@ export async function copyTokenizerFiles(from: string, to: string): Promise<stri
   return copied;
 }
 
-/** A chat template as Hugging Face stores it: one template, or named ones ("default", "tool_use", ...). */
-export type ChatTemplateSource = string | { name: string; template: string }[];
-
-/**
- * The chat template where transformers looks for it: `chat_template.jinja` (what `save_pretrained`
- * writes since transformers 4.51), else `chat_template.json`, else tokenizer_config.json's
- * `chat_template` field (passed in as `fromConfig`).
- */
+/** Reads the template files chatTemplateFrom chooses between, from `dir`. */
 export async function readChatTemplate(dir: string, fromConfig: ChatTemplateSource | undefined): Promise<ChatTemplateSource | undefined> {
   const jinja = await readFile(join(dir, 'chat_template.jinja'), 'utf8').catch(() => undefined);
-  if (jinja !== undefined) return jinja;
   const json = await readFile(join(dir, 'chat_template.json'), 'utf8').catch(() => undefined);
-  if (json !== undefined) {
-    const template = (JSON.parse(json) as { chat_template?: ChatTemplateSource }).chat_template;
-    if (template !== undefined) return template;
-  }
-  return fromConfig;
-}
-
-/** The template serving uses: the single one, or the one named "default" (else the first). */
-export function defaultChatTemplate(source: ChatTemplateSource | undefined): string | undefined {
-  return Array.isArray(source) ? (source.find((t) => t.name === 'default') ?? source[0])?.template : source;
+  return chatTemplateFrom({ jinja, json, fromConfig });
 }

@@ -7,8 +7,42 @@ import { decodeQueueMessage } from '../../core/schemas/queue-message.ts';
 import { R2ObjectStore, type R2BucketLike } from '../../core/storage/r2.ts';
 import { makeRecord } from './fixtures.ts';
 
+/** An R2 binding whose first `failures` puts fail, as R2 does in an outage. */
+function flakyBucket(bucket: R2BucketLike, failures: number): R2BucketLike {
+  let left = failures;
+  return {
+    put: (...args) => (left-- > 0 ? Promise.reject(new Error('R2 unavailable (simulated)')) : bucket.put(...args)),
+    get: (key) => bucket.get(key),
+    list: (options) => bucket.list(options),
+    delete: (key) => bucket.delete(key),
+  };
+}
+
+/** R2 and the queue both fail mid-request: the records accepted are still stored and announced (retries), and the failures reported. */
+async function outage(env: { BUCKET: R2BucketLike }): Promise<Response> {
+  const store = new R2ObjectStore(flakyBucket(env.BUCKET, 2));
+  const sent: string[] = [];
+  let sendFailures = 2;
+  const queue = new CloudflareQueueProducer({
+    send: async (body) => {
+      if (sendFailures-- > 0) throw new Error('Queues unavailable (simulated)');
+      sent.push(String(body));
+    },
+  });
+  const reported: string[] = [];
+  const logger = await TrajectoryLogger.open({ store, queue, retryBaseDelayMs: 10, onError: (error, context) => reported.push(`${context}: ${(error as Error).message}`) });
+  const records = Array.from({ length: 3 }, () => makeRecord());
+  for (const record of records) await logger.accept(record);
+  await logger.flush();
+  await logger.close();
+  const readBack: string[] = [];
+  for (const body of sent) readBack.push(...(await readTrajectories(store, decodeQueueMessage(body))).map((r) => r.id));
+  return Response.json({ accepted: records.map((r) => r.id), readBack, stats: logger.stats(), reported });
+}
+
 export default {
-  async fetch(_request: Request, env: { BUCKET: R2BucketLike }): Promise<Response> {
+  async fetch(request: Request, env: { BUCKET: R2BucketLike }): Promise<Response> {
+    if (new URL(request.url).pathname === '/outage') return outage(env);
     const store = new R2ObjectStore(env.BUCKET);
     const sent: unknown[] = [];
     const queue = new CloudflareQueueProducer({ send: async (body) => void sent.push(body) });

@@ -43,4 +43,12 @@ describe('logging layer on the Workers runtime', () => {
     expect(result.stats).toMatchObject({ accepted: 5, stored: 5, queued: 5 });
     expect(result.refusedDamaged).toBe(true); // R2 checks the sha256 given with a put
   });
+
+  it('loses nothing accepted when R2 and the queue fail mid-request: retried until delivered, each failure reported', async () => {
+    const response = await mf.dispatchFetch('http://localhost/outage');
+    const result = (await response.json()) as { accepted: string[]; readBack: string[]; stats: Record<string, number>; reported: string[] };
+    expect(result.readBack.sort()).toEqual(result.accepted.sort());
+    expect(result.stats).toMatchObject({ accepted: 3, stored: 3, queued: 3, retries: 4 });
+    expect(result.reported.join('\n')).toMatch(/R2 unavailable[\s\S]*Queues unavailable/);
+  });
 });

@@ -4,10 +4,11 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onError } from '../../middleware/errors/index.ts';
-import { completionsRoutes } from '../../routes/completions.ts';
+import { completionsRoutes, MODEL_RETRY_AFTER_S, toApiError } from '../../routes/completions.ts';
 import { ensureModel } from '../../../scripts/make-model.ts';
 import { OnnxBackend } from '../onnx/backend.ts';
 import { OpenAIBackend } from './backend.ts';
+import { loadOpenAIBackend } from './load.ts';
 
 /**
  * The remote backend against local servers on 127.0.0.1: our own /v1/completions over the
@@ -68,8 +69,8 @@ afterAll(async () => {
   await local?.dispose();
 });
 
-const load = (url: string, extra: Partial<Parameters<typeof OpenAIBackend.load>[0]> = {}) =>
-  OpenAIBackend.load({ baseUrl: url, model: 'tiny', tokenizerDir: modelDir, timeoutMs: 2_000, retries: 2, ...extra });
+const load = (url: string, extra: Partial<Parameters<typeof loadOpenAIBackend>[0]> = {}) =>
+  loadOpenAIBackend({ baseUrl: url, model: 'tiny', tokenizerDir: modelDir, timeoutMs: 2_000, retries: 2, ...extra });
 
 describe('OpenAIBackend against an OpenAI-compatible server', () => {
   it('generates token-in/token-out what the model generates in-process', async () => {
@@ -222,6 +223,22 @@ describe('OpenAIBackend against a broken server', () => {
     const closed = await startServer(() => undefined);
     await closed.close();
     await expect(load(closed.url, { retries: 0 })).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('marks a server that went away or stopped answering as unavailable (a 503 with Retry-After), and garbage as not', async () => {
+    const server = await startServer((_req, _res, forward) => forward());
+    const remote = await load(server.url, { retries: 1 });
+    await server.close();
+    const gone = await remote.generate({ prompt: [1, 2], maxTokens: 2 }).catch((e: unknown) => e);
+    expect(gone).toMatchObject({ name: 'RemoteModelError', unavailable: true });
+    expect(toApiError(gone)).toMatchObject({ status: 503, type: 'overloaded', headers: { 'Retry-After': MODEL_RETRY_AFTER_S } });
+    const silent = await startServer(() => undefined);
+    const timedOut = await load(silent.url, { timeoutMs: 100, retries: 0 }).catch((e: unknown) => e);
+    expect(timedOut).toMatchObject({ unavailable: true });
+    const garbage = await startServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('<html>'));
+    const invalid = await load(garbage.url).catch((e: unknown) => e);
+    expect(invalid).toMatchObject({ unavailable: false });
+    expect(toApiError(invalid)).toMatchObject({ status: 502 });
   });
 
   it('stops an in-flight request when aborted, and the server stops generating', async () => {

@@ -1,10 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { randomSeed, turnSeed } from '../generation/rng.ts';
 import { resolveSampling } from '../generation/sampler.ts';
 import { resolveStops } from '../generation/stopping.ts';
 import { checkN, generateOnce, promptTokenIds } from '../generate.ts';
-import { loadTokenizer, type HfTokenizerFiles } from '../tokenizer.ts';
+import type { HfTokenizerFiles } from '../hf-tokenizer.ts';
 import { ContextLengthError } from '../types.ts';
 import type {
   GenerateRequest,
@@ -34,15 +32,14 @@ import { OpenAIClient, RemoteModelError, type CompletionChoice } from './client.
  * and the request is closed when one completes.
  */
 
-export interface OpenAIBackendOptions {
+/** What connecting needs besides the tokenizer (Node reads it from a directory: load.ts; a Worker from its bundle or R2). */
+export interface OpenAIServerOptions {
   /** Base URL including the API prefix, e.g. `http://localhost:8000/v1`. */
   baseUrl: string;
   /** Model name on the server. */
   model: string;
   apiKey?: string;
-  /** Directory with the served model's tokenizer.json + tokenizer_config.json (and optionally config.json). */
-  tokenizerDir: string;
-  /** Default: the server's max_model_len (vLLM's /v1/models), else config.json's max_position_embeddings. */
+  /** Default: the server's max_model_len (vLLM's /v1/models), else the model's max_position_embeddings. */
   contextLength?: number;
   /** Longest wait for a response to start, or between two stream events. Default 60 s. */
   timeoutMs?: number;
@@ -52,6 +49,13 @@ export interface OpenAIBackendOptions {
   maxN?: number;
   /** What the server's logprobs are: vLLM reports 'raw' unless started with --logprobs-mode processed_logprobs. */
   logprobs?: ModelInfo['logprobs'];
+}
+
+export interface OpenAIConnectOptions extends OpenAIServerOptions {
+  /** The served model's tokenizer (token ids in and out are in its vocabulary). */
+  tokenizer: HfTokenizerFiles;
+  /** config.json's max_position_embeddings: the context length when the server reports none. */
+  maxPositionEmbeddings?: number;
 }
 
 const TOKEN_ID_PREFIX = 'token_id:';
@@ -128,7 +132,8 @@ export class OpenAIBackend implements ModelBackend {
     private readonly completionsUrl: string,
   ) {}
 
-  static async load(options: OpenAIBackendOptions): Promise<OpenAIBackend> {
+  /** Checks that the server serves the model (and learns its context length); Web APIs only. */
+  static async connect(options: OpenAIConnectOptions): Promise<OpenAIBackend> {
     let url: URL;
     try {
       url = new URL(options.baseUrl);
@@ -136,12 +141,12 @@ export class OpenAIBackend implements ModelBackend {
       throw new Error(`invalid baseUrl ${JSON.stringify(options.baseUrl)}`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`baseUrl must be http(s), got ${options.baseUrl}`);
-    const tokenizer = await loadTokenizer(options.tokenizerDir);
+    const { tokenizer } = options;
     const client = new OpenAIClient({ baseUrl: options.baseUrl, apiKey: options.apiKey, timeoutMs: options.timeoutMs ?? 60_000, retries: options.retries ?? 3 });
     const models = await client.listModels();
     const served = models.data.find((m) => m.id === options.model);
     if (!served) throw new Error(`${options.baseUrl} does not serve model ${JSON.stringify(options.model)} (it serves: ${models.data.map((m) => m.id).join(', ') || 'nothing'})`);
-    const contextLength = options.contextLength ?? served.max_model_len ?? (await maxPositionEmbeddings(options.tokenizerDir));
+    const contextLength = options.contextLength ?? served.max_model_len ?? options.maxPositionEmbeddings;
     if (!contextLength) throw new Error(`cannot tell the context length of ${options.model}: give contextLength (the server reports no max_model_len)`);
     const eos = tokenizer.eosTokenId === undefined ? [] : [tokenizer.eosTokenId];
     const info: ModelInfo = { id: options.model, backend: 'openai', contextLength, eosTokenIds: eos, logprobs: options.logprobs ?? 'raw', maxN: options.maxN ?? 64 };
@@ -258,14 +263,5 @@ export class OpenAIBackend implements ModelBackend {
     const last = tokenIds[tokenIds.length - 1] ?? -1;
     if (typeof stopReason === 'number' && !this.info.eosTokenIds.includes(stopReason)) return { type: 'stop_token', tokenId: stopReason };
     return { type: 'eos', tokenId: typeof stopReason === 'number' ? stopReason : last };
-  }
-}
-
-async function maxPositionEmbeddings(dir: string): Promise<number | undefined> {
-  try {
-    const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as { max_position_embeddings?: unknown };
-    return typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -13,6 +13,8 @@ export class RemoteModelError extends Error {
     message: string,
     /** HTTP status, when the server answered with an error status. */
     readonly status?: number,
+    /** The server could not be reached or kept failing through every retry (down, overloaded, timing out): worth trying again later. */
+    readonly unavailable = false,
   ) {
     super(message);
     this.name = 'RemoteModelError';
@@ -188,7 +190,7 @@ export class OpenAIClient {
       }
       if (attempt < this.options.retries) await sleep(backoffMs(attempt, retryAfter), signal);
     }
-    throw new RemoteModelError(`${init.method} ${url} failed after ${this.options.retries + 1} attempts: ${(lastError as Error).message}`);
+    throw new RemoteModelError(`${init.method} ${url} failed after ${this.options.retries + 1} attempts: ${(lastError as Error).message}`, undefined, true);
   }
 
   async listModels(signal?: AbortSignal): Promise<ModelList> {
@@ -254,11 +256,11 @@ export class OpenAIClient {
 }
 
 function unwrap(error: unknown, url: string, deadline: IdleDeadline): Error {
-  if (deadline.timedOut) return deadline.signal.reason instanceof Error ? new RemoteModelError(`${url}: ${deadline.signal.reason.message}`) : new RemoteModelError(`${url} timed out`);
+  if (deadline.timedOut) return new RemoteModelError(deadline.signal.reason instanceof Error ? `${url}: ${deadline.signal.reason.message}` : `${url} timed out`, undefined, true);
   if (error instanceof RemoteModelError) return error;
   if (error instanceof StreamBroken) return new RemoteModelError(`${url}: ${error.message}`);
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return new RemoteModelError(`${url}: ${(error as Error).message}${cause?.code ? ` (${cause.code})` : cause?.message ? ` (${cause.message})` : ''}`);
+  return new RemoteModelError(`${url}: ${(error as Error).message}${cause?.code ? ` (${cause.code})` : cause?.message ? ` (${cause.message})` : ''}`, undefined, true);
 }
 
 function tryParseJson(text: string): unknown {
