@@ -40,7 +40,7 @@ export default {
 async function buildApp(env: Env): Promise<Hono | Error> {
   try {
     const config = loadConfig(configVars(env));
-    const trajectoryLogger = await createWorkerTrajectoryLogger(env);
+    const trajectories = await createWorkerTrajectoryLogger(env);
     return createApp({
       config,
       sandbox: createWorkerSandbox(config),
@@ -48,7 +48,7 @@ async function buildApp(env: Env): Promise<Hono | Error> {
       // Cloudflare sets it to the visitor's address.
       clientAddress: (c) => c.req.header('cf-connecting-ip'),
       ...accessLogSink(config, (line) => console.log(line)),
-      ...(trajectoryLogger && { trajectoryLogger }),
+      ...(trajectories && { trajectoryLogger: trajectories.logger, trajectoryStore: trajectories.store }),
     });
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
@@ -60,12 +60,13 @@ async function buildApp(env: Env): Promise<Hono | Error> {
  * TRAJECTORY_QUEUE (both or neither). There is no disk for a spool here: routes keep the isolate
  * alive with ctx.waitUntil(logger.flush()) until their records are delivered.
  */
-async function createWorkerTrajectoryLogger(env: Env): Promise<TrajectoryLogger | undefined> {
+async function createWorkerTrajectoryLogger(env: Env): Promise<{ logger: TrajectoryLogger; store: R2ObjectStore } | undefined> {
   const bucket = env.TRAJECTORIES as R2BucketLike | undefined;
   const queue = env.TRAJECTORY_QUEUE as CloudflareQueueBinding | undefined;
   if (!bucket && !queue) return undefined;
   if (!bucket || !queue) throw new Error('trajectory logging needs both bindings: the R2 bucket TRAJECTORIES and the queue TRAJECTORY_QUEUE');
-  return TrajectoryLogger.open({ store: new R2ObjectStore(bucket), queue: new CloudflareQueueProducer(queue), batchMaxAgeMs: 1_000 });
+  const store = new R2ObjectStore(bucket);
+  return { logger: await TrajectoryLogger.open({ store, queue: new CloudflareQueueProducer(queue), batchMaxAgeMs: 1_000 }), store };
 }
 
 function configVars(env: Env): Record<string, string> {

@@ -5,6 +5,7 @@ import { downloadVerifiedCheckpoint } from '../../core/checkpoints/download.ts';
 import {
   CheckpointReadError,
   readLatestPointer,
+  listPublishedManifests,
   readPointedManifest,
   type LatestPointer,
 } from '../../core/checkpoints/layout.ts';
@@ -13,7 +14,7 @@ import { sha256File } from '../../core/storage/files.ts';
 import type { ObjectStore } from '../../core/storage/object-store.ts';
 import type { ModelBackend } from '../models/types.ts';
 import type { ServedSlot } from './slot.ts';
-import type { CheckpointControl, CheckpointRefusal, CheckpointWatchStatus, CheckResult } from './status.ts';
+import type { CheckpointControl, CheckpointRefusal, CheckpointWatchStatus, CheckResult, PublishedCheckpoint } from './status.ts';
 
 export type { CheckResult } from './status.ts';
 
@@ -53,6 +54,7 @@ const LAST_GOOD_FILE = '.last-good.json';
 /** The version a damaged pointer is listed under in `refused`. */
 const POINTER_REFUSAL = '(latest pointer)';
 const MAX_REFUSAL_RETRY_MS = 3_600_000;
+const MAX_SWAP_HISTORY = 100;
 
 export class CheckpointWatcher implements CheckpointControl {
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -64,6 +66,7 @@ export class CheckpointWatcher implements CheckpointControl {
   private lastCheckAt: string | null = null;
   private lastError: string | null = null;
   private swaps = 0;
+  private readonly swappedIn: { version: string; at: string }[] = [];
   private readonly refused: CheckpointRefusal[] = [];
   /** Pointers refused (version + manifest hash) and when polls may look at them again, so a bad checkpoint is not fetched every poll. */
   private readonly refusedPointers = new Map<string, { retryAt: number; pauseMs: number }>();
@@ -157,10 +160,20 @@ export class CheckpointWatcher implements CheckpointControl {
       last_error: this.lastError,
       refused: [...this.refused],
       swaps: this.swaps,
+      swapped_in: [...this.swappedIn],
       draining: this.options.slot.drainingCount,
       checking_since: this.checkingSince,
       note: this.note,
     };
+  }
+
+  async published(): Promise<PublishedCheckpoint[]> {
+    const found = await listPublishedManifests(this.options.store, this.options.prefix);
+    return found.map((p) =>
+      'error' in p
+        ? p
+        : { version: p.version, parent: p.manifest.parent, step: p.manifest.step, created_at: p.manifest.created_at, tool_budget: p.manifest.tool_budget, metrics: p.manifest.metrics },
+    );
   }
 
   async stop(): Promise<void> {
@@ -230,6 +243,8 @@ export class CheckpointWatcher implements CheckpointControl {
       this.options.slot.install({ backend, checkpoint: { version: manifest.version, toolBudget: manifest.tool_budget.limit } });
       this.serving = manifest.version;
       this.swaps++;
+      this.swappedIn.push({ version: manifest.version, at: new Date().toISOString() });
+      if (this.swappedIn.length > MAX_SWAP_HISTORY) this.swappedIn.shift();
       this.lastError = null;
       this.note = null;
       this.refusedPointers.delete(pointerKey);
