@@ -48,7 +48,7 @@ export function lineChart(title: string, series: Series[], xLabel = 'step'): HTM
   const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${title}: ${all.length} points${last ? `, last ${fmt.num(last.y)} at ${xLabel} ${last.x}` : ''}` });
   for (const t of ticks(y0, y1)) {
     chart.appendChild(svg('line', { x1: PAD.left, x2: W - PAD.right, y1: sy(t), y2: sy(t), class: 'grid' }));
-    chart.appendChild(svg('text', { x: PAD.left - 4, y: sy(t) + 3, 'text-anchor': 'end', class: 'tick' }, fmt.num(t, 2)));
+    chart.appendChild(svg('text', { x: PAD.left - 4, y: sy(t) + 3, 'text-anchor': 'end', class: 'tick' }, fmt.num(t, 3)));
   }
   for (const t of ticks(x0, x1, Math.min(4, Math.max(1, x1 - x0)))) {
     chart.appendChild(svg('text', { x: sx(t), y: H - PAD.bottom + 14, 'text-anchor': 'middle', class: 'tick' }, fmt.num(t, 3)));
@@ -61,7 +61,7 @@ export function lineChart(title: string, series: Series[], xLabel = 'step'): HTM
     for (const p of points) chart.appendChild(svg('circle', { cx: sx(p.x), cy: sy(p.y), r: 2.5, fill: color }, svg('title', {}, `${s.name} ${xLabel} ${p.x}: ${fmt.num(p.y, 4)}`)));
   });
   figure.appendChild(chart);
-  if (series.length > 1) figure.appendChild(h('p', { class: 'legend' }, ...series.flatMap((s, i) => [h('span', { style: `color:${COLORS[i % COLORS.length]}` }, '■ '), `${s.name}  `])));
+  if (series.length > 1) figure.appendChild(h('p', { class: 'legend' }, ...series.flatMap((s, i) => [h('span', { class: `series-${i % COLORS.length}` }, '■ '), `${s.name}  `])));
   return figure;
 }
 

@@ -89,11 +89,16 @@ export function startShell(root: HTMLElement, routes: Record<string, { title: st
   };
   addEventListener('hashchange', () => {
     show();
+    void shell.refreshStatus();
     main.focus({ preventScroll: true });
   });
   show();
   void shell.refreshStatus();
+  // The served checkpoint changes as training publishes: keep the header's line current.
+  setInterval(() => void shell.refreshStatus(), STATUS_REFRESH_MS);
 }
+
+const STATUS_REFRESH_MS = 15_000;
 
 function keyDialog(onSaved: () => void): HTMLDialogElement {
   const input = h('input', { type: 'password', name: 'key', autocomplete: 'off', required: true, 'aria-describedby': 'key-help' });
