@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { answer501Unless } from './unavailable.ts';
 import { z } from 'zod';
 import { CURSOR_PATTERN, type TrajectoryBrowser } from '../../core/logging/browse.ts';
 import { FINISH_REASONS, type TrajectoryRecord } from '../../core/schemas/trajectory.ts';
@@ -43,12 +44,7 @@ export interface TrajectoryRouteDeps {
 
 export function trajectoryRoutes(deps: TrajectoryRouteDeps): Hono {
   const app = new Hono();
-  for (const path of ['/v1/trajectories', '/v1/trajectories/*']) {
-    app.use(path, async (_c, next) => {
-      if (!deps.browser) throw new ApiError(501, 'unsupported', 'this server logs no trajectories to a store it can read (CIR_STORAGE on Node; the TRAJECTORIES binding on Workers)');
-      await next();
-    });
-  }
+  answer501Unless(app, '/v1/trajectories', deps.browser !== undefined, 'this server logs no trajectories to a store it can read (CIR_STORAGE on Node; the TRAJECTORIES binding on Workers)');
   app.get('/v1/trajectories', async (c) => {
     const parsed = ListQuery.safeParse(c.req.query());
     if (!parsed.success) throw badRequest(describeIssues(parsed.error));

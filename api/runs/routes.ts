@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { answer501Unless } from '../routes/unavailable.ts';
 import type { StepMetrics } from '../../trainer/run/state.ts';
 import { z } from 'zod';
 import { ApiError, badRequest } from '../errors.ts';
@@ -46,12 +47,7 @@ const RunQuery = z.strictObject({
 
 export function runRoutes(service: RunService | undefined): Hono {
   const app = new Hono();
-  for (const path of ['/v1/runs', '/v1/runs/*']) {
-    app.use(path, async (_c, next) => {
-      if (!service) throw new ApiError(501, 'unsupported', 'training runs are read from a directory: open them on the Node server (cir serve, CIR_RUNS_DIR)');
-      await next();
-    });
-  }
+  answer501Unless(app, '/v1/runs', service !== undefined, 'training runs are read from a directory: open them on the Node server (cir serve, CIR_RUNS_DIR)');
   app.get('/v1/runs', async (c) => c.json({ runs_dir: service!.dir, data: await service!.list() }));
   app.get('/v1/runs/:name', async (c) => {
     const name = c.req.param('name');
