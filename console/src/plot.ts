@@ -12,7 +12,7 @@ export interface Series {
 
 const W = 360;
 const H = 200;
-const PAD = { left: 44, right: 12, top: 10, bottom: 28 };
+const PAD = { left: 50, right: 12, top: 10, bottom: 28 };
 const COLORS = ['#2563eb', '#dc2626', '#059669', '#d97706'];
 
 function ticks(min: number, max: number, count = 4): number[] {
@@ -48,7 +48,7 @@ export function lineChart(title: string, series: Series[], xLabel = 'step'): HTM
   const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${title}: ${all.length} points${last ? `, last ${fmt.num(last.y)} at ${xLabel} ${last.x}` : ''}` });
   for (const t of ticks(y0, y1)) {
     chart.appendChild(svg('line', { x1: PAD.left, x2: W - PAD.right, y1: sy(t), y2: sy(t), class: 'grid' }));
-    chart.appendChild(svg('text', { x: PAD.left - 4, y: sy(t) + 3, 'text-anchor': 'end', class: 'tick' }, fmt.num(t, 3)));
+    chart.appendChild(svg('text', { x: PAD.left - 4, y: sy(t) + 3, 'text-anchor': 'end', class: 'tick' }, fmt.num(t, Math.abs(t) < 1e-3 && t !== 0 ? 2 : 3)));
   }
   for (const t of ticks(x0, x1, Math.min(4, Math.max(1, x1 - x0)))) {
     chart.appendChild(svg('text', { x: sx(t), y: H - PAD.bottom + 14, 'text-anchor': 'middle', class: 'tick' }, fmt.num(t, 3)));

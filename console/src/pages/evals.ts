@@ -60,6 +60,7 @@ export function evalsPage(shell: Shell, params: string[]): Page {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
   let runs: EvalRun[] = [];
+  let rendered = false;
 
   const greedy = form.querySelector<HTMLInputElement>('input[name=greedy]')!;
   const samplingInputs = ['k', 'temperature', 'top_p'].map((n) => form.querySelector<HTMLInputElement>(`input[name=${n}]`)!);
@@ -136,8 +137,13 @@ export function evalsPage(shell: Shell, params: string[]): Page {
 
   const poll = async () => {
     try {
-      runs = (await getJson<{ data: EvalRun[] }>('/v1/evals')).data.sort((a, b) => b.created_at.localeCompare(a.created_at));
-      render();
+      const fresh = (await getJson<{ data: EvalRun[] }>('/v1/evals')).data.sort((a, b) => b.created_at.localeCompare(a.created_at));
+      // Re-drawn only when something changed, so a keyboard user's focus is not taken away every poll.
+      if (JSON.stringify(fresh) !== JSON.stringify(runs) || !rendered) {
+        runs = fresh;
+        rendered = true;
+        render();
+      }
     } catch (error) {
       shell.showError(error);
     }

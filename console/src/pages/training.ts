@@ -56,6 +56,7 @@ export function trainingPage(shell: Shell, params: string[]): Page {
   let stopped = false;
   let run: string | null = params[0] ?? null;
   let metrics: Metrics[] = [];
+  let shownCheckpoints = '';
 
   const drawPlots = () => {
     clear(plots);
@@ -77,6 +78,8 @@ export function trainingPage(shell: Shell, params: string[]): Page {
         drawPlots();
       }
       const budget = view.tool_budget_schedule?.map((s) => `${s.limit} from step ${s.step}`).join(', ');
+      const option = [...runSelect.options].find((o) => o.value === view.name);
+      if (option) option.textContent = `${view.name} (step ${view.step})`;
       runFacts.textContent = `step ${view.step} · serving weights ${view.version ?? 'unpublished'} · updated ${fmt.time(view.updated_at)}${budget ? ` · tool budget ${budget}` : ''}`;
     } catch (error) {
       shell.showError(error);
@@ -85,9 +88,17 @@ export function trainingPage(shell: Shell, params: string[]): Page {
 
   const loadCheckpoints = async () => {
     try {
-      renderCheckpoints(checkpoints, await getJson<Checkpoints>('/v1/checkpoints'));
+      const fresh = await getJson<Checkpoints>('/v1/checkpoints');
+      // Status times change every poll; the table only when a checkpoint is published, swapped in or refused.
+      const key = JSON.stringify([fresh.data, fresh.watch.serving, fresh.watch.loading, fresh.watch.swapped_in, fresh.watch.refused, fresh.watch.note]);
+      if (key !== shownCheckpoints) {
+        shownCheckpoints = key;
+        renderCheckpoints(checkpoints, fresh);
+        void shell.refreshStatus(); // the header names the served checkpoint
+      }
     } catch (error) {
       clear(checkpoints);
+      shownCheckpoints = '';
       if (error instanceof ApiProblem && error.kind === 'unsupported') checkpoints.appendChild(h('p', { class: 'empty' }, 'This server does not watch a checkpoint store. Start it with CIR_CHECKPOINTS=checkpoints to serve what training publishes and see swaps here.'));
       else shell.showError(error);
     }
@@ -105,6 +116,7 @@ export function trainingPage(shell: Shell, params: string[]): Page {
   void getJson<{ runs_dir: string; data: RunSummary[] }>('/v1/runs').then(
     (runs) => {
       if (runs.data.length === 0) {
+        runSelect.parentElement!.hidden = true;
         runNote.textContent = `No training runs in ${runs.runs_dir} yet. Start one with: npx cir train --run-dir ${runs.runs_dir}/<name> (or set CIR_RUNS_DIR).`;
       } else {
         run ??= runs.data[0]!.name;
