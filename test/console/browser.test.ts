@@ -26,30 +26,28 @@ let browser: Browser;
 let page: Page;
 let trainer: ChildProcess | undefined;
 
-function startServer(): Promise<string> {
-  server = spawn(process.execPath, [join(ROOT, 'bin/cir.mjs'), 'serve', '--port', '0'], {
-    env: {
-      ...process.env,
-      CIR_DATA_DIR: dataDir,
-      CIR_RUNS_DIR: join(dataDir, 'runs'),
-      CIR_CHECKPOINTS: 'checkpoints',
-      CIR_CHECKPOINT_POLL_MS: '500',
-      CIR_TRAJ_BATCH_MS: '50',
-      CIR_API_KEYS: KEY,
-      CIR_LOG_LEVEL: 'warn',
-      CIR_MODEL_THREADS: '1',
-    },
+/** `cir serve --port 0` with `env`; resolves with the process and its URL once it listens. */
+function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/cir.mjs'), 'serve', '--port', '0'], {
+    env: { ...process.env, CIR_LOG_LEVEL: 'warn', CIR_MODEL_THREADS: '1', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
   return new Promise((resolve, reject) => {
-    server.stderr!.on('data', (d) => {
+    child.stderr!.on('data', (d) => {
       stderr += d;
       const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match) resolve(match[1]!);
+      if (match) resolve({ child, url: match[1]! });
     });
-    server.once('exit', (code) => reject(new Error(`cir serve exited (${code}): ${stderr}`)));
+    child.once('exit', (code) => reject(new Error(`cir serve exited (${code}): ${stderr}`)));
   });
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
 }
 
 /** `cir train --loop` on what the server logs: one step per solved group (2 samples), each published. */
@@ -67,7 +65,14 @@ beforeAll(async () => {
   }
   dataDir = await mkdtemp(join(tmpdir(), 'cir-console-'));
   await mkdir(SHOTS, { recursive: true });
-  url = await startServer();
+  ({ child: server, url } = await startServer({
+    CIR_DATA_DIR: dataDir,
+    CIR_RUNS_DIR: join(dataDir, 'runs'),
+    CIR_CHECKPOINTS: 'checkpoints',
+    CIR_CHECKPOINT_POLL_MS: '500',
+    CIR_TRAJ_BATCH_MS: '50',
+    CIR_API_KEYS: KEY,
+  }));
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 }, 60_000);
@@ -75,11 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   trainer?.kill('SIGTERM');
   await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  if (server) await stopServer(server);
   if (trainer && trainer.exitCode === null) await new Promise((r) => trainer!.once('exit', r));
   await rm(dataDir, { recursive: true, force: true });
 });
@@ -207,4 +208,33 @@ describe('the web console in Chromium', () => {
       await phone.close();
     }
   }, 30_000);
+
+  it('says what is missing: no model, nothing logged, no runs, no checkpoint store, then the server down', async () => {
+    const bare = await startServer({ CIR_DATA_DIR: join(dataDir, 'bare'), CIR_RUNS_DIR: join(dataDir, 'bare', 'runs'), CIR_MODEL_DIR: 'none', CIR_PYTHON_EXECUTOR: 'off' });
+    const other = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    try {
+      await other.goto(bare.url);
+      await expect.poll(() => other.textContent('[data-role=server-status]')).toMatch(/no model configured/);
+      await other.fill('textarea[name=problem]', 'What is 2 + 2?');
+      await other.getByRole('button', { name: 'Solve' }).click();
+      await expect.poll(() => other.textContent('[role=alert]')).toMatch(/no model is configured on this server/);
+      await other.goto(`${bare.url}/#/trajectories`);
+      await expect.poll(() => other.textContent('main')).toMatch(/No trajectories logged yet/);
+      await other.goto(`${bare.url}/#/evals`);
+      await expect.poll(() => other.textContent('main')).toMatch(/No evaluations yet/);
+      await other.goto(`${bare.url}/#/training`);
+      await expect.poll(() => other.textContent('main')).toMatch(/No training runs in .*does not watch a checkpoint store/s);
+      await other.screenshot({ path: join(SHOTS, 'empty-states.png'), fullPage: true });
+
+      // The server goes away under the open page: the next thing the page asks says so.
+      await stopServer(bare.child);
+      await other.getByRole('link', { name: 'Playground' }).click();
+      await expect.poll(() => other.textContent('[data-role=server-status]')).toBe('server down');
+      expect(await other.textContent('[role=alert]')).toMatch(/does not answer\. Is `cir serve` \(npm start\) running\?/);
+      await other.screenshot({ path: join(SHOTS, 'server-down.png') });
+    } finally {
+      await other.close();
+      await stopServer(bare.child);
+    }
+  }, 60_000);
 });
