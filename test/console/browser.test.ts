@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -171,6 +171,12 @@ describe('the web console in Chromium', () => {
       expect(await page.locator(`figure[data-metric="${metric}"] svg`).count(), metric).toBe(1);
     }
     expect(await page.locator('[data-role=checkpoints] tbody tr').count()).toBe(2);
+
+    // A damaged `latest` pointer is refused (the server keeps serving step 2), and the page says why.
+    await writeFile(join(dataDir, 'objects', 'checkpoints', 'latest'), 'not a pointer');
+    await page.locator('[data-role=refused]').waitFor({ timeout: 30_000 });
+    expect(await page.textContent('[data-role=refused]')).toMatch(/\(latest pointer\).*not JSON/);
+    expect(await page.textContent('[data-role=checkpoints]')).toMatch(/serving demo-step-000002/);
     await shot('training');
   }, 150_000);
 
@@ -183,6 +189,19 @@ describe('the web console in Chromium', () => {
     await page.waitForFunction(() => document.querySelector('[data-role=report]')?.getAttribute('data-status') === 'done', null, { timeout: 60_000 });
     expect(await report.locator('[data-role=accuracy]').first().textContent()).toMatch(/%$/);
     expect(await report.locator('figure.chart svg').count()).toBeGreaterThan(0);
+
+    // A second run, and the two side by side.
+    await page.fill('input[name=limit]', '2');
+    await page.getByRole('button', { name: 'Start evaluation' }).click();
+    await page.waitForFunction(() => {
+      const statuses = [...document.querySelectorAll('[data-role=eval-runs] [data-role=status]')].map((td) => td.textContent);
+      return statuses.length === 2 && statuses.every((st) => st === 'done');
+    }, null, { timeout: 60_000 });
+    for (const box of await page.getByRole('checkbox', { name: /^compare / }).all()) await box.check();
+    const comparison = page.locator('[data-role=comparison]');
+    await comparison.waitFor();
+    expect(await comparison.locator('thead th').count()).toBe(3); // the benchmark column and one per run
+    expect(await comparison.textContent()).toMatch(/synthetic-heldout.*%.*%/s);
     await shot('evals');
 
     // Unknown benchmark: a clear error in the page.

@@ -42,7 +42,7 @@ export function evalsPage(shell: Shell, params: string[]): Page {
       'div',
       { class: 'fields' },
       h('label', { class: 'wide' }, 'Benchmarks', h('input', { name: 'benchmarks', list: 'bench-names', required: true, value: 'synthetic-heldout', placeholder: 'math500, aime24' }), h('small', {}, 'comma-separated names')),
-      h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'greedy', checked: true }), ' Greedy (one temperature-0 answer per problem)'),
+      h('label', {}, 'Mode', h('span', { class: 'inline' }, h('input', { type: 'checkbox', name: 'greedy', checked: true, 'aria-describedby': 'greedy-help' }), ' greedy'), h('small', { id: 'greedy-help' }, 'one temperature-0 answer per problem')),
       h('label', {}, 'k', h('input', { type: 'number', name: 'k', min: 1, max: 1024, placeholder: '16' }), h('small', {}, 'samples per problem')),
       h('label', {}, 'Temperature', h('input', { type: 'number', name: 'temperature', min: 0.01, max: 10, step: 0.05, placeholder: '1' })),
       h('label', {}, 'Top-p', h('input', { type: 'number', name: 'top_p', min: 0.01, max: 1, step: 0.01, placeholder: '0.95' })),
