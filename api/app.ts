@@ -22,6 +22,11 @@ import { gradeRoutes } from './routes/grade.ts';
 import { inlineGrader, type Grader } from './grading/grader.ts';
 import { healthRoutes, infoRoutes } from './routes/info.ts';
 import type { Sandbox } from './sandbox/index.ts';
+import { consoleRoutes } from './console/routes.ts';
+import { runRoutes, type RunService } from './runs/routes.ts';
+import { trajectoryRoutes } from './routes/trajectories.ts';
+import { TrajectoryBrowser } from '../core/logging/browse.ts';
+import type { ObjectStore } from '../core/storage/object-store.ts';
 
 /** Everything the app needs from its runtime; api/node.ts and api/worker.ts build it from env/bindings. */
 export interface AppDeps {
@@ -59,6 +64,10 @@ export interface AppDeps {
   grader?: Grader;
   /** Where access log lines go (api/middleware/access-log); none: no access log. */
   accessLog?: (line: string) => void;
+  /** The store the trajectory logger writes to, read back by GET /v1/trajectories; none: those routes answer 501. */
+  trajectoryStore?: ObjectStore;
+  /** Training run directories (GET /v1/runs); built by api/node.ts from CIR_RUNS_DIR, absent on Workers. */
+  runs?: RunService;
 }
 
 /** The one Hono app for every runtime. */
@@ -98,6 +107,8 @@ export function createApp(deps: AppDeps): Hono {
     });
   }
   app.route('/', healthRoutes());
+  // The web console: static, no key needed to load it (the page asks for the key and sends it to /v1 itself).
+  app.route('/', consoleRoutes());
 
   const guards = [bearerAuth(config.CIR_API_KEYS), requireJsonBody(), limitBody(config.CIR_MAX_BODY_BYTES)];
   for (const prefix of ['/v1/*', '/run_code']) app.use(prefix, ...guards);
@@ -132,5 +143,13 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', chatRoutes(reasoning));
   app.route('/', evalRoutes(deps.evals));
   app.route('/', checkpointRoutes(deps.checkpoints));
+  app.route('/', trajectoryRoutes({
+    browser: deps.trajectoryStore && new TrajectoryBrowser(deps.trajectoryStore),
+    tokenizer: () => {
+      const backend = model();
+      return backend && { tokenizer: backend.tokenizer, model: backend.info.id };
+    },
+  }));
+  app.route('/', runRoutes(deps.runs));
   return app;
 }

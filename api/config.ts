@@ -23,6 +23,8 @@ const ConfigSchema = z.object({
   PORT: int(0, 65535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
   CIR_DATA_DIR: z.string().min(1).default('./data'),
+  /** Training run directories (`cir train --run-dir <this>/<name>`) the console plots; clients name a run, never a path. */
+  CIR_RUNS_DIR: z.string().min(1).default('./runs'),
   /** Comma-separated bearer keys; when empty, the API is open. */
   CIR_API_KEYS: apiKeys.default([]),
   CIR_MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(2 * 1024 * 1024),

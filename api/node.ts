@@ -13,6 +13,7 @@ import { createNodeSandbox } from './node-deps.ts';
 import { reasoningSettingsFromConfig } from './reasoning/index.ts';
 import { benchmarksDir } from '../eval/benchmarks.ts';
 import { createEvalService } from '../eval/service.ts';
+import { createRunService } from './runs/service.ts';
 
 export interface RunningServer {
   url: string;
@@ -24,6 +25,7 @@ export interface RunningServer {
 export async function startNodeServer(env: Record<string, string | undefined> = process.env): Promise<RunningServer> {
   const config = loadConfig(env);
   const modelSpec = modelSpecFromEnv(env);
+  const runs = await createRunService(config.CIR_RUNS_DIR);
   const sandbox = await createNodeSandbox(config, { shared: true });
   const model = modelSpec ? await loadModelBackend(modelSpec).catch(async (e) => {
     await sandbox.dispose();
@@ -61,6 +63,8 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     trajectoryLogger: logging.logger,
     served: servedNow,
     evals,
+    trajectoryStore: logging.store,
+    runs,
     clientAddress: (c) => (c.env as HttpBindings | undefined)?.incoming?.socket.remoteAddress,
     ...accessLogSink(config, (line) => console.error(line)),
     ...(checkpoints && { holdServed, checkpoints: checkpoints.watcher }),

@@ -54,7 +54,7 @@ async function build(env: Env): Promise<Built | Error> {
     const vars = configVars(env);
     const config = loadConfig(vars);
     const servingOptions = edgeServingFromEnv(vars, env);
-    const trajectoryLogger = await createWorkerTrajectoryLogger(env);
+    const trajectories = await createWorkerTrajectoryLogger(env);
     const serving = servingOptions && new EdgeServing(servingOptions);
     const app = createApp({
       config,
@@ -63,7 +63,7 @@ async function build(env: Env): Promise<Built | Error> {
       // Cloudflare sets it to the visitor's address.
       clientAddress: (c) => c.req.header('cf-connecting-ip'),
       ...accessLogSink(config, (line) => console.log(line)),
-      ...(trajectoryLogger && { trajectoryLogger }),
+      ...(trajectories && { trajectoryLogger: trajectories.logger, trajectoryStore: trajectories.store }),
       ...(serving && {
         served: () => serving.slot.current(),
         holdServed: () => serving.slot.hold(),
@@ -82,12 +82,13 @@ async function build(env: Env): Promise<Built | Error> {
  * TRAJECTORY_QUEUE (both or neither). There is no disk for a spool here: routes keep the isolate
  * alive with ctx.waitUntil(logger.flush()) until their records are delivered.
  */
-async function createWorkerTrajectoryLogger(env: Env): Promise<TrajectoryLogger | undefined> {
+async function createWorkerTrajectoryLogger(env: Env): Promise<{ logger: TrajectoryLogger; store: R2ObjectStore } | undefined> {
   const bucket = env.TRAJECTORIES as R2BucketLike | undefined;
   const queue = env.TRAJECTORY_QUEUE as CloudflareQueueBinding | undefined;
   if (!bucket && !queue) return undefined;
   if (!bucket || !queue) throw new Error('trajectory logging needs both bindings: the R2 bucket TRAJECTORIES and the queue TRAJECTORY_QUEUE');
-  return TrajectoryLogger.open({ store: new R2ObjectStore(bucket), queue: new CloudflareQueueProducer(queue), batchMaxAgeMs: 1_000 });
+  const store = new R2ObjectStore(bucket);
+  return { logger: await TrajectoryLogger.open({ store, queue: new CloudflareQueueProducer(queue), batchMaxAgeMs: 1_000 }), store };
 }
 
 function configVars(env: Env): Record<string, string> {

@@ -24,6 +24,8 @@ export interface CheckpointWatchStatus {
   refused: CheckpointRefusal[];
   /** Swaps since start. */
   swaps: number;
+  /** When each version was swapped in since start (the last 100), oldest first. */
+  swapped_in: { version: string; at: string }[];
   /** Old models still finishing requests that began before a swap. */
   draining: number;
   /** Since when the check in progress has been running (a store that hangs shows here); null when idle. */
@@ -51,4 +53,11 @@ export function noModelMessage(control?: CheckpointControl): string {
 export interface CheckpointControl {
   status(): CheckpointWatchStatus;
   check(): Promise<CheckResult>;
+  /** The checkpoints published in the store (GET /v1/checkpoints). */
+  published?(): Promise<PublishedCheckpoint[]>;
 }
+
+/** A published checkpoint as GET /v1/checkpoints lists it (from its manifest), or why its manifest cannot be read. */
+export type PublishedCheckpoint =
+  | { version: string; parent: string | null; step: number; created_at: string; tool_budget: { limit: number; schedule: { step: number; limit: number }[] }; metrics: Record<string, number> }
+  | { version: string; error: string };

@@ -5,6 +5,7 @@ import { downloadVerifiedCheckpoint } from '../../core/checkpoints/download.ts';
 import {
   CheckpointReadError,
   readLatestPointer,
+  listPublishedManifests,
   readPointedManifest,
   type LatestPointer,
 } from '../../core/checkpoints/layout.ts';
@@ -14,7 +15,8 @@ import type { ObjectStore } from '../../core/storage/object-store.ts';
 import type { ModelBackend } from '../models/types.ts';
 import type { ServedSlot } from './slot.ts';
 import { CheckpointRefusals, POINTER_REFUSAL } from './refusals.ts';
-import type { CheckpointControl, CheckpointWatchStatus, CheckResult } from './status.ts';
+import { SwapHistory } from './swaps.ts';
+import type { CheckpointControl, CheckpointWatchStatus, CheckResult, PublishedCheckpoint } from './status.ts';
 
 export type { CheckResult } from './status.ts';
 
@@ -63,6 +65,7 @@ export class CheckpointWatcher implements CheckpointControl {
   private lastError: string | null = null;
   private swaps = 0;
   private readonly refusals: CheckpointRefusals;
+  private readonly swappedIn = new SwapHistory();
   private checkingSince: string | null = null;
   private note: string | null = null;
 
@@ -154,10 +157,20 @@ export class CheckpointWatcher implements CheckpointControl {
       last_error: this.lastError,
       refused: this.refusals.list(),
       swaps: this.swaps,
+      swapped_in: this.swappedIn.list(),
       draining: this.options.slot.drainingCount,
       checking_since: this.checkingSince,
       note: this.note,
     };
+  }
+
+  async published(): Promise<PublishedCheckpoint[]> {
+    const found = await listPublishedManifests(this.options.store, this.options.prefix);
+    return found.map((p) =>
+      'error' in p
+        ? p
+        : { version: p.version, parent: p.manifest.parent, step: p.manifest.step, created_at: p.manifest.created_at, tool_budget: p.manifest.tool_budget, metrics: p.manifest.metrics },
+    );
   }
 
   async stop(): Promise<void> {
@@ -221,6 +234,7 @@ export class CheckpointWatcher implements CheckpointControl {
       this.options.slot.install({ backend, checkpoint: { version: manifest.version, toolBudget: manifest.tool_budget.limit } });
       this.serving = manifest.version;
       this.swaps++;
+      this.swappedIn.record(manifest.version);
       this.lastError = null;
       this.note = null;
       this.refusals.accepted(pointer);

@@ -5,6 +5,7 @@ import type { CheckpointManifest } from '../../core/schemas/checkpoint.ts';
 import type { ObjectStore } from '../../core/storage/object-store.ts';
 import { ServedSlot } from '../checkpoints/slot.ts';
 import { CheckpointRefusals, POINTER_REFUSAL } from '../checkpoints/refusals.ts';
+import { SwapHistory } from '../checkpoints/swaps.ts';
 import type { CheckpointControl, CheckpointWatchStatus, CheckResult } from '../checkpoints/status.ts';
 import { ApiError } from '../errors.ts';
 import { tokenizerFromFiles, type HfTokenizerFiles, type TokenizerConfig } from '../models/hf-tokenizer.ts';
@@ -63,6 +64,7 @@ export class EdgeServing implements CheckpointControl {
   private serving: string | null = null;
   private loading: string | null = null;
   private swaps = 0;
+  private readonly swappedIn = new SwapHistory();
   private readonly refusals: CheckpointRefusals;
 
   constructor(private readonly options: EdgeServingOptions) {
@@ -119,6 +121,7 @@ export class EdgeServing implements CheckpointControl {
       last_error: this.lastError,
       refused: this.refusals.list(),
       swaps: this.swaps,
+      swapped_in: this.swappedIn.list(),
       draining: this.slot.drainingCount,
       checking_since: this.running ? this.lastCheckAt : null,
       note: null,
@@ -179,6 +182,7 @@ export class EdgeServing implements CheckpointControl {
     this.lastError = null;
     if (manifest) {
       this.swaps++;
+      this.swappedIn.record(version);
       this.options.log?.(`checkpoint ${version} (step ${manifest.step}, tool budget ${manifest.tool_budget.limit}) now serving, replacing ${previous ?? 'nothing'}`);
     }
     return { outcome: 'swapped', version, ms: this.now() - started };

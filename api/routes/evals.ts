@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { answer501Unless } from './unavailable.ts';
 import { z } from 'zod';
 import { ApiError } from '../errors.ts';
 import { readJson } from '../validation.ts';
@@ -72,12 +73,7 @@ const notFound = (id: string) => new ApiError(404, 'not_found', `no evaluation r
 
 export function evalRoutes(service: EvalService | undefined): Hono {
   const app = new Hono();
-  for (const path of ['/v1/evals', '/v1/evals/*']) {
-    app.use(path, async (_c, next) => {
-      if (!service) throw new ApiError(501, 'unsupported', 'evaluation runs need a filesystem: start them on the Node server (cir serve) or with cir eval');
-      await next();
-    });
-  }
+  answer501Unless(app, '/v1/evals', service !== undefined, 'evaluation runs need a filesystem: start them on the Node server (cir serve) or with cir eval');
   app.post('/v1/evals', async (c) => {
     const request = await readJson(c, EvalStartSchema);
     const view = await service!.start(request);

@@ -124,7 +124,7 @@ describe('POST /v1/solve', () => {
   });
 
   it('with checkpoints watched but none loaded, answers 503 saying why instead of asking for variables that are set', async () => {
-    const status = { prefix: 'ckpt', poll_ms: 1000, serving: null, loading: null, last_check_at: null, last_error: null, swaps: 0, draining: 0, checking_since: null, note: null };
+    const status = { prefix: 'ckpt', poll_ms: 1000, serving: null, loading: null, last_check_at: null, last_error: null, swaps: 0, swapped_in: [], draining: 0, checking_since: null, note: null };
     const app = createApp({
       config: loadConfig({}),
       sandbox,

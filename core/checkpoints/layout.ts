@@ -102,3 +102,31 @@ export async function readPointedManifest(store: ObjectStore, prefix: string, po
   }
   return { manifest, bytes };
 }
+
+/** A manifest found in the checkpoint area, or why the one at that key cannot be read. */
+export type PublishedManifest = { version: string; manifest: CheckpointManifest } | { version: string; error: string };
+
+/**
+ * Every `<prefix>/<version>/manifest.json` in the store, newest first (by created_at; unreadable ones
+ * last): the checkpoint list a person browses. Files are not verified here (the watcher does that
+ * before serving one).
+ */
+export async function listPublishedManifests(store: ObjectStore, prefix: string): Promise<PublishedManifest[]> {
+  const keys = (await store.list(`${prefix}/`)).filter((key) => {
+    const rest = key.slice(prefix.length + 1).split('/');
+    return rest.length === 2 && rest[1] === MANIFEST_FILE;
+  });
+  const found: PublishedManifest[] = [];
+  for (const key of keys) {
+    const version = key.slice(prefix.length + 1).split('/')[0]!;
+    const bytes = await store.get(key);
+    if (bytes === null) continue;
+    try {
+      found.push({ version, manifest: parseCheckpointManifest(new TextDecoder().decode(bytes)) });
+    } catch (error) {
+      found.push({ version, error: (error as Error).message });
+    }
+  }
+  const at = (p: PublishedManifest) => ('manifest' in p ? Date.parse(p.manifest.created_at) : -Infinity);
+  return found.sort((a, b) => at(b) - at(a));
+}

@@ -88,6 +88,17 @@ describe('the Workers entry under wrangler dev', () => {
     });
   });
 
+  it('serves the web console from its own code', async () => {
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('/console/app.js');
+    const script = await fetch(`${base}/console/app.js`);
+    expect(script.headers.get('content-type')).toMatch(/javascript/);
+    expect((await script.text()).length).toBeGreaterThan(10_000);
+    // Without a filesystem, runs are not available: the console shows this 501's message.
+    expect((await fetch(`${base}/v1/runs`)).status).toBe(501);
+  });
+
   it('runs JavaScript', async () => {
     const { status, json } = await execute({
       language: 'javascript',
