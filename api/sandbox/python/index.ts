@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { Limiter } from '../limiter.ts';
 import { OutputCollector } from '../output.ts';
 import type { ExecRequest, ExecResult, Executor } from '../types.ts';
 import { bwrapArgs } from './bwrap.ts';
@@ -71,10 +72,16 @@ export function createPythonExecutor(options: PythonExecutorOptions = {}): Execu
   plain.fill();
   // Started second, so that the plain sandboxes are ready first; warms in the background.
   const preloaded = new PreloadedSandboxes(resolved.preloadModules, resolved.poolSize, () => new Zygote(preloadCommand));
+  // Either kind has poolSize sandboxes; together they still run at most poolSize snippets at once.
+  const runs = new Limiter({ concurrency: resolved.poolSize, queueLimit: Infinity });
 
   async function execute(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
     const stdinProblem = invalidStdin(req.stdin);
     if (stdinProblem) return refused(stdinProblem);
+    return runs.run(() => executeInSandbox(req, signal), signal);
+  }
+
+  async function executeInSandbox(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
     const { zygote, pool } = (await preloaded.acquire(req.code, signal)) ?? { zygote: await plain.acquire(signal), pool: plain };
     const started = performance.now();
     const stdout = new OutputCollector(req.maxOutputBytes);

@@ -236,6 +236,15 @@ describe('python-bwrap: preloaded sandboxes', () => {
     expect(await run(loaded, { memoryMb: 64 })).toMatchObject({ status: 'ok' });
   });
 
+  it('runs at most poolSize snippets at once over both kinds of sandbox', async () => {
+    const span = 'import time\nstart = time.time()\ntime.sleep(0.3)\nprint(start, time.time())';
+    await Promise.all([run(loaded), run(loaded)]); // both preloaded sandboxes warm
+    const results = await Promise.all([span, span, `${span}  # sympy`, `${span}  # numpy`].map((code) => run(code)));
+    const spans = results.map((r) => r.stdout.split(' ').map(Number) as [number, number]);
+    const overlapAt = (t: number) => spans.filter(([start, end]) => start <= t && t < end).length;
+    expect(Math.max(...spans.map(([start]) => overlapAt(start)))).toBeLessThanOrEqual(POOL_SIZE);
+  });
+
   it('waits for the first preloaded sandbox when a snippet arrives while it warms', async () => {
     const fresh = createPythonExecutor({ poolSize: 1 });
     try {
