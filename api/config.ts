@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, parseEnv } from '../core/env.ts';
+import { isModuleName } from './sandbox/python/imports.ts';
 
 /**
  * Server configuration, read from environment variables and validated once at start-up.
@@ -18,6 +19,12 @@ const corsOrigins = z
   .string()
   .transform((s) => s.split(',').map((o) => o.trim()).filter((o) => o.length > 0))
   .refine((origins) => origins.every((o) => o === '*' || /^https?:\/\/[^/\s]+$/.test(o)), 'each origin must be * or scheme://host[:port], without a path');
+
+/** Python module names, comma-separated; `none` (or empty) for none. */
+const moduleList = z
+  .string()
+  .transform((s) => (s.trim() === 'none' ? [] : s.split(',').map((m) => m.trim()).filter((m) => m.length > 0)))
+  .refine((names) => names.every(isModuleName), 'each entry must be a module name such as sympy or numpy.linalg, or the list must be none');
 
 const ConfigSchema = z.object({
   PORT: int(0, 65535).default(8787),
@@ -45,6 +52,11 @@ const ConfigSchema = z.object({
   CIR_PYTHON_EXECUTOR: z.enum(['auto', 'bwrap', 'remote', 'off']).default('auto'),
   /** Interpreter run inside the Python sandbox (Debian's, which has python3-sympy/numpy). */
   CIR_PYTHON_BIN: z.string().min(1).default('/usr/bin/python3'),
+  /**
+   * Modules a second set of Python sandboxes imports at start, so that snippets naming them do not
+   * import them per run (comma-separated; `none` for a single set of plain sandboxes).
+   */
+  CIR_PYTHON_PRELOAD: moduleList.default(['sympy', 'numpy']),
   /** Base URL of a SandboxFusion-compatible server (its POST /run_code). */
   CIR_SANDBOX_URL: z.string().url().optional(),
   CIR_SANDBOX_API_KEY: z.string().optional(),

@@ -29,7 +29,11 @@ export async function createNodeSandbox(config: Config, { shared = false }: { sh
     case 'bwrap': {
       const probe = await probePython({ pythonBin: config.CIR_PYTHON_BIN });
       if (probe.available) {
-        const python = createPythonExecutor({ pythonBin: config.CIR_PYTHON_BIN, poolSize: config.CIR_EXEC_CONCURRENCY });
+        const python = createPythonExecutor({
+          pythonBin: config.CIR_PYTHON_BIN,
+          poolSize: config.CIR_EXEC_CONCURRENCY,
+          preloadModules: config.CIR_PYTHON_PRELOAD,
+        });
         const gaps = python.containment.not_contained;
         // Said once at start-up as well as in /v1/info: an operator should not have to look to learn it.
         for (const gap of gaps) console.warn(`python sandbox: not contained on this host: ${gap}`);

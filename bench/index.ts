@@ -4,6 +4,7 @@
  */
 const SUITES: Record<string, () => Promise<void>> = {
   sandbox: async () => (await import('./sandbox.ts')).benchSandbox(),
+  python: async () => (await import('./python.ts')).benchPython(),
   http: async () => (await import('./http.ts')).benchHttp(),
   grading: async () => (await import('./grading.ts')).benchGrading(),
   models: async () => (await import('./models.ts')).benchModels(),

@@ -62,3 +62,8 @@ export function formatNumber(n: number): string {
   if (Math.abs(n) >= 10) return n.toFixed(1);
   return n.toFixed(2);
 }
+
+/** The middle value (the upper one of the two middles for an even count). */
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}

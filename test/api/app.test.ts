@@ -31,6 +31,13 @@ describe('config', () => {
     expect(() => loadConfig({ CIR_PYTHON_EXECUTOR: 'remote' })).toThrow(/needs CIR_SANDBOX_URL/);
   });
 
+  it('parses the python preload list, none turning it off, and names a bad entry', () => {
+    expect(loadConfig({}).CIR_PYTHON_PRELOAD).toEqual(['sympy', 'numpy']);
+    expect(loadConfig({ CIR_PYTHON_PRELOAD: ' sympy , scipy.linalg ' }).CIR_PYTHON_PRELOAD).toEqual(['sympy', 'scipy.linalg']);
+    expect(loadConfig({ CIR_PYTHON_PRELOAD: 'none' }).CIR_PYTHON_PRELOAD).toEqual([]);
+    expect(() => loadConfig({ CIR_PYTHON_PRELOAD: 'sympy;os' })).toThrow(/CIR_PYTHON_PRELOAD.*module name/);
+  });
+
   it('parses comma-separated API keys', () => {
     expect(loadConfig({ CIR_API_KEYS: ' a, b ,,' }).CIR_API_KEYS).toEqual(['a', 'b']);
   });

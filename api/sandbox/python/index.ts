@@ -1,15 +1,21 @@
 import { readFileSync } from 'node:fs';
+import { Limiter } from '../limiter.ts';
 import { OutputCollector } from '../output.ts';
 import type { ExecRequest, ExecResult, Executor } from '../types.ts';
 import { bwrapArgs } from './bwrap.ts';
 import { setUpContainment, type Containment, type ContainmentReport } from './containment.ts';
 import { PythonUnavailableError, resolveOptions, type PythonExecutorOptions, type ResolvedOptions } from './options.ts';
 import { ZygotePool } from './pool.ts';
+import { PreloadedSandboxes, type PreloadReport } from './preload.ts';
 import type { ZygoteRequest } from './protocol.ts';
 import { classify, type StopReason } from './result.ts';
 import { Zygote, type RunOutcome, type SandboxCommand } from './zygote.ts';
 
 export type { ContainmentReport } from './containment.ts';
+export type { PreloadReport } from './preload.ts';
+
+/** /v1/info's `executors.python.containment`: what contains a run, and which modules start preloaded. */
+export type PythonExecutorReport = ContainmentReport & { preload: PreloadReport };
 export { PYTHON_DEFAULTS, PythonUnavailableError, type PythonExecutorOptions } from './options.ts';
 
 export const PYTHON_EXECUTOR_NAME = 'python-bwrap';
@@ -57,17 +63,26 @@ function zygoteRequest(req: ExecRequest, options: ResolvedOptions): ZygoteReques
  * Throws PythonUnavailableError when bwrap or the interpreter is missing; call probePython
  * first to also check that sandboxes actually start on this host.
  */
-export function createPythonExecutor(options: PythonExecutorOptions = {}): Executor & { containment: ContainmentReport } {
+export function createPythonExecutor(options: PythonExecutorOptions = {}): Executor & { containment: PythonExecutorReport } {
   const resolved = resolveOptions(options);
   const containment = setUpContainment(resolved);
-  const command = sandboxCommand(resolved, containment);
-  const pool = new ZygotePool(resolved.poolSize, () => new Zygote(command));
-  pool.fill();
+  const plainCommand = sandboxCommand({ ...resolved, preloadModules: [] }, containment);
+  const preloadCommand = sandboxCommand(resolved, containment);
+  const plain = new ZygotePool(resolved.poolSize, () => new Zygote(plainCommand));
+  plain.fill();
+  // Started second, so that the plain sandboxes are ready first; warms in the background.
+  const preloaded = new PreloadedSandboxes(resolved.preloadModules, resolved.poolSize, () => new Zygote(preloadCommand));
+  // Either kind has poolSize sandboxes; together they still run at most poolSize snippets at once.
+  const runs = new Limiter({ concurrency: resolved.poolSize, queueLimit: Infinity });
 
   async function execute(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
     const stdinProblem = invalidStdin(req.stdin);
     if (stdinProblem) return refused(stdinProblem);
-    const zygote = await pool.acquire(signal);
+    return runs.run(() => executeInSandbox(req, signal), signal);
+  }
+
+  async function executeInSandbox(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
+    const { zygote, pool } = (await preloaded.acquire(req.code, signal)) ?? { zygote: await plain.acquire(signal), pool: plain };
     const started = performance.now();
     const stdout = new OutputCollector(req.maxOutputBytes);
     const stderr = new OutputCollector(req.maxOutputBytes);
@@ -121,10 +136,10 @@ export function createPythonExecutor(options: PythonExecutorOptions = {}): Execu
     name: PYTHON_EXECUTOR_NAME,
     languages: ['python'],
     concurrency: resolved.poolSize,
-    containment: containment.report,
+    containment: { ...containment.report, preload: preloaded.report },
     execute,
     dispose: async () => {
-      await pool.dispose();
+      await Promise.all([plain.dispose(), preloaded.dispose()]);
       containment.cgroups?.dispose();
     },
   };

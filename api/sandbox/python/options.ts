@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
+import { isModuleName } from './imports.ts';
 
 /**
  * Host-level settings of the python-bwrap executor. Per-snippet limits (time, memory, output)
@@ -15,7 +16,11 @@ export interface PythonExecutorOptions {
   readOnlyPaths?: string[];
   /** Warm sandboxes kept, which is also how many snippets run at once (default: CPUs, at least 2). */
   poolSize?: number;
-  /** Modules each zygote imports once, so snippets importing them start warm (missing ones are skipped). */
+  /**
+   * Modules a second set of `poolSize` sandboxes imports once, at start, so that snippets that
+   * name one of them (or a package they import) are forked from an interpreter that already has
+   * them loaded (missing ones are skipped; none importable, or `[]`: one set of plain sandboxes).
+   */
   preloadModules?: string[];
   /** RLIMIT_NPROC inside a snippet: processes plus threads it may have at once. */
   maxProcesses?: number;
@@ -47,7 +52,7 @@ export const PYTHON_DEFAULTS = {
   pythonBin: '/usr/bin/python3',
   bwrapBin: 'bwrap',
   readOnlyPaths: ['/usr', '/lib', '/lib64', '/bin', '/etc/alternatives'],
-  preloadModules: [] as string[],
+  preloadModules: ['sympy', 'numpy'] as string[],
   maxProcesses: 16,
   maxOpenFiles: 256,
   tmpfsMb: 64,
@@ -94,6 +99,8 @@ export function resolveOptions(options: PythonExecutorOptions = {}): ResolvedOpt
       throw new RangeError(`python executor option ${name} must be a positive integer (got ${value})`);
     }
   }
+  const badModule = resolved.preloadModules.find((name) => !isModuleName(name));
+  if (badModule !== undefined) throw new RangeError(`python executor option preloadModules: ${JSON.stringify(badModule)} is not a module name`);
   return resolved;
 }
 

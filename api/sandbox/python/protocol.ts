@@ -21,6 +21,8 @@ export interface ZygoteRequest {
 export interface ReadyInfo {
   python: string;
   modules: { sympy: boolean; numpy: boolean };
+  /** The preloaded modules that imported, with the top-level packages outside the standard library they brought in. */
+  preloaded: string[];
   /** The zygote's private writable memory: at most what a forked child copies on write beyond its own allocations. */
   image_bytes: number;
 }

@@ -2,14 +2,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecRequest, ExecResult, Executor } from '../types.ts';
-import { createPythonExecutor, probePython, PythonUnavailableError, type ContainmentReport } from './index.ts';
+import { createPythonExecutor, probePython, PythonUnavailableError, type PythonExecutorReport } from './index.ts';
 
 // Set before the sandboxes start, so a leak of Node's environment would show.
 const SECRET = `cir-secret-${process.pid}-${Date.now()}`;
 process.env.CIR_TEST_SECRET = SECRET;
 
 const POOL_SIZE = 2;
-let executor: Executor & { containment: ContainmentReport };
+let executor: Executor & { containment: PythonExecutorReport };
 
 beforeAll(async () => {
   // No skipping: a host without bwrap (or without user namespaces) fails the suite, saying why.
@@ -25,10 +25,21 @@ afterAll(async () => {
   expect(started.filter((pid) => alive(pid))).toEqual([]);
 });
 
+/**
+ * The two kinds of sandbox a snippet can land in: plain, or forked from an interpreter with sympy
+ * and numpy loaded (chosen by the snippet naming one of them; here a trailing comment does). The
+ * limits and isolation suites below run on both.
+ */
+const PATHS = [
+  ['plain', ''],
+  ['preloaded', '\n# runs where sympy is preloaded'],
+] as const;
+let route = '';
+
 function run(code: string, overrides: Partial<ExecRequest> = {}): Promise<ExecResult> {
   return executor.execute({
     language: 'python',
-    code,
+    code: code + route,
     timeoutMs: 5000,
     memoryMb: 128,
     stdin: '',
@@ -98,6 +109,7 @@ describe('python-bwrap: availability', () => {
       tmpfs: { size_mb: 64, inodes: 4096 },
       max_processes: 16,
       not_contained: [],
+      preload: { status: expect.stringMatching(/^(warming|ready)$/), modules: expect.any(Array), sandboxes: POOL_SIZE },
     });
   });
 
@@ -166,7 +178,114 @@ describe('python-bwrap: running snippets', () => {
   });
 });
 
-describe('python-bwrap: limits', () => {
+describe('python-bwrap: preloaded sandboxes', () => {
+  const loaded = 'import sys\nprint(sorted(m for m in ("sympy", "numpy", "mpmath") if m in sys.modules))';
+
+  it('forks snippets that name sympy or numpy from an interpreter that has them loaded, and others from a plain one', async () => {
+    expect(await run(loaded)).toMatchObject({ status: 'ok', stdout: "['mpmath', 'numpy', 'sympy']\n" });
+    const plain = 'import sys\nprint(sorted(m for m in sys.modules if m.startswith(("sym" + "py", "num" + "py", "mp" + "math"))))';
+    expect(await run(plain)).toMatchObject({ status: 'ok', stdout: '[]\n' });
+    expect(executor.containment.preload).toEqual({ status: 'ready', modules: ['mpmath', 'numpy', 'sympy'], sandboxes: POOL_SIZE });
+  });
+
+  it("keeps a snippet's changes to sympy's and numpy's state, caches included, from later snippets", async () => {
+    const tamper = [
+      'import sympy, numpy as np',
+      'sympy.factorint = lambda n: "tampered"',
+      'sympy.Integer.__add__ = lambda a, b: "tampered"',
+      'sympy.pi = 3',
+      'sympy.core.cache.clear_cache()',
+      'np.set_printoptions(precision=1)',
+      'print(sympy.factorint(12), sympy.Integer(2) + 3, np.array([1 / 3]))',
+    ].join('\n');
+    const check = 'import sympy, numpy as np\nprint(sympy.factorint(12), sympy.Integer(2) + 3, sympy.pi, np.array([1 / 3]))';
+    // Every preloaded sandbox gets tampered with, then every one is checked.
+    for (let i = 0; i < POOL_SIZE; i++) expect(await run(tamper)).toMatchObject({ status: 'ok', stdout: 'tampered tampered [0.3]\n' });
+    for (let i = 0; i < 2 * POOL_SIZE; i++) expect(await run(check)).toMatchObject({ status: 'ok', stdout: '{2: 2, 3: 1} 5 pi [0.33333333]\n' });
+  });
+
+  it("reseeds sympy's, numpy's and random's generators for every snippet", async () => {
+    const draw = 'import random, numpy as np\nfrom sympy.core.random import rng\nprint(rng.random(), np.random.random(), random.random())';
+    const draws = new Set<string>();
+    for (let i = 0; i < 2 * POOL_SIZE; i++) draws.add((await run(draw)).stdout);
+    expect(draws.size).toBe(2 * POOL_SIZE);
+  });
+
+  it("holds memory_mb: copying all of the preloaded heap fits, a memory bomb does not", async () => {
+    // Writes one byte on every page of every private writable mapping: the whole preloaded heap
+    // is copied on write into this run's charge, which its memory ceiling counts once, beside memory_mb.
+    const copyAll = [
+      'import ctypes, re, sympy, numpy',
+      'for line in open("/proc/self/maps").read().splitlines():',
+      '    span, mode = line.split()[:2]',
+      '    if mode == "rw-p":',
+      '        start, end = (int(x, 16) for x in span.split("-"))',
+      '        for page in range(start, end, 4096):',
+      '            ctypes.memmove(page, page, 1)',
+      'copied = int(re.search(r"Private_Dirty:\\s+(\\d+)", open("/proc/self/smaps_rollup").read())[1]) >> 10',
+      'print(copied > 40, sympy.factorint(2**32 + 1))',
+    ].join('\n');
+    for (const memoryMb of [64, 32]) {
+      expect(await run(copyAll, { memoryMb })).toMatchObject({ status: 'ok', stdout: 'True {641: 1, 6700417: 1}\n' });
+    }
+    const bomb = 'import sympy\nchunks = []\nwhile True:\n    chunks.append(bytearray(1 << 20))';
+    expect(await run(bomb, { memoryMb: 64 })).toMatchObject({ status: 'memory', error: expect.stringMatching(/MemoryError/) });
+    // Past what one process may allocate: 4 processes of 40 MiB each are caught by the cgroup.
+    const spread = 'import os, sympy, time\nfor _ in range(4):\n    if os.fork() == 0:\n        x = bytearray(40 << 20)\n        time.sleep(1)\n        os._exit(0)\nfor _ in range(4):\n    os.wait()\nprint("took 160 MiB")';
+    expect(await run(spread, { memoryMb: 64 })).toMatchObject({ status: 'memory', error: expect.stringMatching(/^memory limit exceeded/) });
+    expect(await run(loaded, { memoryMb: 64 })).toMatchObject({ status: 'ok' });
+  });
+
+  it('runs at most poolSize snippets at once over both kinds of sandbox', async () => {
+    const span = 'import time\nstart = time.time()\ntime.sleep(0.3)\nprint(start, time.time())';
+    await Promise.all([run(loaded), run(loaded)]); // both preloaded sandboxes warm
+    const results = await Promise.all([span, span, `${span}  # sympy`, `${span}  # numpy`].map((code) => run(code)));
+    const spans = results.map((r) => r.stdout.split(' ').map(Number) as [number, number]);
+    const overlapAt = (t: number) => spans.filter(([start, end]) => start <= t && t < end).length;
+    expect(Math.max(...spans.map(([start]) => overlapAt(start)))).toBeLessThanOrEqual(POOL_SIZE);
+  });
+
+  it('waits for the first preloaded sandbox when a snippet arrives while it warms', async () => {
+    const fresh = createPythonExecutor({ poolSize: 1 });
+    try {
+      expect(fresh.containment.preload.status).toBe('warming');
+      const result = await fresh.execute({ language: 'python', code: loaded, timeoutMs: 20_000, memoryMb: 128, stdin: '', maxOutputBytes: 4096 });
+      expect(result).toMatchObject({ status: 'ok', stdout: "['mpmath', 'numpy', 'sympy']\n" });
+      expect(fresh.containment.preload.status).toBe('ready');
+    } finally {
+      await fresh.dispose();
+    }
+  });
+
+  it('runs everything plain, and says so, when none of the modules can be imported', async () => {
+    const fresh = createPythonExecutor({ poolSize: 1, preloadModules: ['cir_no_such_module'] });
+    try {
+      const result = await fresh.execute({ language: 'python', code: 'print(1)  # cir_no_such_module', timeoutMs: 20_000, memoryMb: 128, stdin: '', maxOutputBytes: 4096 });
+      expect(result).toMatchObject({ status: 'ok', stdout: '1\n' });
+      expect(fresh.containment.preload).toEqual({
+        status: 'off',
+        modules: [],
+        sandboxes: 0,
+        reason: "none of cir_no_such_module can be imported by the sandbox's interpreter; snippets import what they use themselves",
+      });
+    } finally {
+      await fresh.dispose();
+    }
+  });
+
+  it('refuses a preload entry that is not a module name', () => {
+    expect(() => createPythonExecutor({ preloadModules: ['sympy,os'] })).toThrow(/preloadModules: "sympy,os" is not a module name/);
+  });
+});
+
+describe.each(PATHS)('python-bwrap: limits (%s)', (_path, suffix) => {
+  beforeAll(() => {
+    route = suffix;
+  });
+  afterAll(() => {
+    route = '';
+  });
+
   it('times out an infinite loop', async () => {
     const result = await run('print("started")\nwhile True:\n    pass', { timeoutMs: 1000 });
     expect(result).toMatchObject({ status: 'timeout', error: 'timed out after 1000 ms' });
@@ -199,8 +318,8 @@ describe('python-bwrap: limits', () => {
     // Inside: only the sandbox's init, the zygote and this snippet exist.
     const census = await run('import os\nprint(sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))');
     expect(census.stdout).toMatch(/^\[1, 2, \d+\]\n$/);
-    // Outside: per zygote, bwrap, the sandbox's init, the zygote and its spare at most.
-    expect(sandboxProcesses(process.pid).length).toBeLessThanOrEqual(4 * POOL_SIZE);
+    // Outside: per sandbox (plain and preloaded), bwrap, the sandbox's init, the zygote and its spare at most.
+    expect(sandboxProcesses(process.pid).length).toBeLessThanOrEqual(2 * 4 * POOL_SIZE);
     await expectHealthy();
   });
 
@@ -263,7 +382,14 @@ describe('python-bwrap: limits', () => {
   });
 });
 
-describe('python-bwrap: isolation', () => {
+describe.each(PATHS)('python-bwrap: isolation (%s)', (_path, suffix) => {
+  beforeAll(() => {
+    route = suffix;
+  });
+  afterAll(() => {
+    route = '';
+  });
+
   let server: Server;
   let port = 0;
   let connections = 0;

@@ -12,8 +12,9 @@ interpreter image, and the isolation work is done before its request arrives.
 Wire protocol on the zygote's fd 0 and fd 1 as the host gives them:
   host -> zygote: u32be length + JSON {code, stdin, limits}   (forwarded to the spare as is)
   zygote -> host: u8 kind + u32be length + payload, where kind is
-    R  ready, JSON {python, modules: {name: importable}, image_bytes: the zygote's private
-       writable memory, which is what a forked child can copy on write beyond its own allocations}
+    R  ready, JSON {python, modules: {name: importable}, preloaded: the preloaded modules that
+       imported and the top-level packages outside the standard library they brought in, image_bytes: the zygote's private writable
+       memory, which is what a forked child can copy on write beyond its own allocations}
     O  a chunk of the snippet's stdout        E  a chunk of its stderr
     D  done: i32be exit code (-1 if killed), i32be signal (0 if none), u32be child pid, then
        what was written to the child's report pipe: JSON lines {pid, kind: ok|error|memory,
@@ -33,6 +34,7 @@ import importlib.util
 import json
 import linecache
 import os
+import random
 import resource
 import select
 import signal
@@ -368,8 +370,12 @@ def fresh_main_module():
     sys.path.insert(0, "")  # the working directory: a fresh /tmp
     # Line-buffered, so a snippet killed on timeout still shows what it printed.
     sys.stdout.reconfigure(line_buffering=True)
+    # `random` reseeds itself after a fork; numpy's global generator and the module-level
+    # generators of preloaded packages (sympy's) would otherwise repeat in every snippet.
     if "numpy.random" in sys.modules:
-        sys.modules["numpy.random"].seed()  # `random` reseeds itself after a fork; numpy does not
+        sys.modules["numpy.random"].seed()
+    for generator in PRELOADED_GENERATORS:
+        generator.seed()
     return main
 
 
@@ -476,16 +482,40 @@ def private_memory_bytes():
     return sum(int(fields[name].split()[0]) * 1024 for name in ("VmData", "VmStk"))
 
 
-def main():
-    channel = Channel()
-    check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
+# Module-level random.Random instances of preloaded packages, reseeded in each snippet's process.
+PRELOADED_GENERATORS = []
+
+
+def preload():
+    """Imports PRELOAD_MODULES (missing ones are skipped) and returns those it imported with the
+    top-level packages outside the standard library they brought in; empty if none imported."""
+    before = set(sys.modules)
+    imported = set()
     for name in PRELOAD_MODULES:
         try:
             __import__(name)
+            imported.add(name)
         except ImportError:
-            pass  # the ready frame says what is importable
+            pass
+    added = set(sys.modules) - before
+    for name in added:
+        for value in list(vars(sys.modules[name]).values()):
+            if type(value) is random.Random and value is not random._inst:
+                PRELOADED_GENERATORS.append(value)
+    # Importable packages only: extension modules also register helpers such as `cython_runtime`.
+    packages = {
+        name for name in added - sys.stdlib_module_names
+        if "." not in name and not name.startswith("_") and getattr(sys.modules[name], "__spec__", None) is not None
+    }
+    return sorted(imported | packages)
+
+
+def main():
+    channel = Channel()
+    check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
     ready_info = {
         "python": sys.version.split()[0],
+        "preloaded": preload(),
         "modules": {name: importlib.util.find_spec(name) is not None for name in ("sympy", "numpy")},
         "image_bytes": private_memory_bytes(),
     }
