@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureModel } from '../scripts/make-model.ts';
+import { DECODE_NODE_FLAGS } from '../api/models/onnx/heap.ts';
 import { table } from './stats.ts';
 
 const PROMPT_TOKENS = 128;
@@ -168,7 +169,8 @@ class Worker {
 
   constructor(readonly spec: WorkerSpec) {
     this.child = fork(fileURLToPath(import.meta.url), [], {
-      execArgv: ['--import', 'tsx'],
+      // Every engine runs under the flags our launcher gives node (the same for all, so ratios compare engines).
+      execArgv: [...DECODE_NODE_FLAGS, '--import', 'tsx'],
       env: { ...process.env, CIR_BENCH_MODELS_WORKER: JSON.stringify(spec) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
