@@ -54,10 +54,11 @@ export const SMALL_HOST_CORES = 4;
 
 /**
  * The intra-op threads a session gets unless told otherwise. On a small host, one thread and
- * no spinning: on 2 shared cores a second onnxruntime thread doubled the CPU time per solve
- * and made decoding slower, not faster (`npm run bench models` measures 1 thread against 2,
- * spinning and not). On larger hosts, onnxruntime's own choice (one thread per physical core,
- * spinning), which is not measured here. `threads` and `spinning` override either part.
+ * no spinning: on 2 shared cores a second onnxruntime thread bought at most 1.11x the decode
+ * speed (and in other runs lost up to half of it) for 1.25-1.85x the CPU per token, CPU the
+ * sandboxes need (`npm run bench models` measures 1 thread against 2, spinning and not). On
+ * larger hosts, onnxruntime's own choice (one thread per physical core, spinning), which is not
+ * measured here. `threads` and `spinning` override either part.
  */
 export function threadPolicy(options: SessionOptions, cores = availableParallelism()): { threads: number | undefined; spinning: boolean | undefined } {
   const small = cores <= SMALL_HOST_CORES;

@@ -5,10 +5,12 @@ import { DECODE_NODE_FLAGS } from './heap.ts';
 const root = new URL('../../../', import.meta.url);
 
 describe('node flags for decoding', () => {
-  it('are what the cir launcher and npm start give node (they cannot import them)', async () => {
+  it('are what the cir launcher, npm start and npm run bench give node (they cannot import them)', async () => {
     const shebang = (await readFile(new URL('bin/cir.mjs', root), 'utf8')).split('\n')[0]!;
-    const start = JSON.parse(await readFile(new URL('package.json', root), 'utf8')).scripts.start as string;
-    expect(shebang).toBe(`#!/usr/bin/env -S node ${DECODE_NODE_FLAGS.join(' ')}`);
-    expect(start).toBe(`node ${DECODE_NODE_FLAGS.join(' ')} bin/cir.mjs serve`);
+    const { scripts } = JSON.parse(await readFile(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> };
+    const flags = DECODE_NODE_FLAGS.join(' ');
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${flags}`);
+    expect(scripts.start).toBe(`node ${flags} bin/cir.mjs serve`);
+    expect(scripts.bench).toBe(`node ${flags} --import tsx bench/index.ts`);
   });
 });

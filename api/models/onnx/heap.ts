@@ -8,7 +8,7 @@
  * bench models`' workers, 2 shared cores). A 128 MiB initial old space removes the difference.
  *
  * The flag must be given when node starts (it sizes the heap; NODE_OPTIONS does not accept it):
- * bin/cir.mjs's shebang and `npm start` pass it, and so does every process this repository
- * spawns to decode. A program embedding the API should start node with it too.
+ * bin/cir.mjs's shebang, `npm start` and `npm run bench` pass it, and so does every process this
+ * repository spawns to decode. A program embedding the API should start node with it too.
  */
 export const DECODE_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
