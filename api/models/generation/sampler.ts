@@ -38,7 +38,8 @@ export interface SampleRequest {
  * Per token it makes one pass to scale the logits and find their maximum and one pass of exp()
  * whose terms serve the draw, the truncation and the logprob's log-sum-exp alike; greedy
  * decoding is an argmax, plus one exp() pass only when a logprob is asked for. Buffers are kept
- * from token to token, so nothing is allocated per token unless alternatives are asked for.
+ * from token to token: greedy decoding, plain sampling and top-k allocate nothing per token;
+ * top-p allocates the short list of candidates it sorts, and alternatives their result.
  */
 export class TokenSampler {
   /** 1 / temperature; 0 for greedy. */
