@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { table } from './stats.ts';
+import { DECODE_NODE_FLAGS } from '../api/models/onnx/heap.ts';
 
 /** A free localhost port, picked by the kernel. */
 export async function freePort(): Promise<number> {
@@ -16,7 +17,7 @@ export async function freePort(): Promise<number> {
 /** Starts `cir serve` as its own process (so the load below comes from a second process) and waits for /healthz. */
 export async function startServerProcess(env: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['bin/cir.mjs', 'serve'], {
+  const child = spawn(process.execPath, [...DECODE_NODE_FLAGS, 'bin/cir.mjs', 'serve'], {
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

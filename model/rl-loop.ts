@@ -31,6 +31,7 @@ import { parseScriptArgs } from '../scripts/args.ts';
 import { Progress } from '../trainer/run/progress.ts';
 import { runRollouts } from './rollouts.ts';
 import { generateProblems, SPLITS, type Split } from './tasks/generate.ts';
+import { DECODE_NODE_FLAGS } from '../api/models/onnx/heap.ts';
 
 const USAGE =
   'usage: npx tsx model/rl-loop.ts --init MODEL_DIR --work DIR [--rounds 16] [--problems 32] [--n 8] [--split rl] [--budget 0:2,6:3,12:4] ' +
@@ -115,7 +116,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 /** Runs `cir <args>` to completion; its stdout (JSON) is returned, its stderr passes through. */
 function cir(args: string[]): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    const child = track(spawn(process.execPath, [CIR, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
+    const child = track(spawn(process.execPath, [...DECODE_NODE_FLAGS, CIR, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
@@ -126,7 +127,7 @@ function cir(args: string[]): Promise<string> {
 /** `cir serve` as a child; resolves with its URL once it listens. */
 function serve(): Promise<{ url: string; stop: () => Promise<void> }> {
   return new Promise((resolvePromise, reject) => {
-    const child = track(spawn(process.execPath, [CIR, 'serve'], { env, stdio: ['ignore', 'inherit', 'pipe'] }));
+    const child = track(spawn(process.execPath, [...DECODE_NODE_FLAGS, CIR, 'serve'], { env, stdio: ['ignore', 'inherit', 'pipe'] }));
     let err = '';
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.stderr.on('data', (d: Buffer) => {

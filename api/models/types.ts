@@ -68,6 +68,12 @@ export interface StopParams {
 }
 
 export interface TurnParams extends SamplingParams, StopParams {
+  /**
+   * Return each generated token's logprob (TurnResult.logprobs, TokenEvent.logprob). Default
+   * true. With false, a backend may leave them out (the ONNX backend does: for greedy decoding
+   * they cost a pass over the vocabulary per token), and TurnResult.logprobs is then empty.
+   */
+  logprobs?: boolean;
   /** Also return this many most likely alternatives per generated token (0 to 20). Default 0. */
   topLogprobs?: number;
 }
@@ -95,7 +101,8 @@ export interface TurnResult {
    * (T = 1 for greedy): the policy's log-probability at the temperature it was sampled at,
    * before top-k/top-p truncation. This is what RL trainers recompute (verl divides logits by
    * the rollout temperature before log_softmax), so old and new log-probs agree. See
-   * ModelInfo.logprobs for backends that report something else.
+   * ModelInfo.logprobs for backends that report something else. Empty when the turn was
+   * started with `logprobs: false` and the backend left them out.
    */
   logprobs: number[];
   /** Per token, the most likely alternatives (same distribution as logprobs), when asked for. */
@@ -112,7 +119,8 @@ export interface TokenEvent {
   /** Index of the sequence within its group. */
   index: number;
   tokenId: number;
-  logprob: number;
+  /** Absent when the turn was started with `logprobs: false` and the backend left it out. */
+  logprob?: number;
   topLogprobs?: TokenLogprob[];
   /**
    * Text this token adds to the turn's output. Text that might be the start of a stop string

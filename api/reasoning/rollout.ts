@@ -117,6 +117,8 @@ export async function rollout(seq: Sequence, ctx: RolloutContext, state: Rollout
           maxTokens: Math.min(left, seq.remaining),
           temperature: ctx.temperature,
           topP: ctx.topP,
+          // The trajectory records every model token's logprob.
+          logprobs: true,
           stop: stopStringsFor(scanFences(spanText).state),
           includeStopStringInText: true,
         },
@@ -134,7 +136,7 @@ export async function rollout(seq: Sequence, ctx: RolloutContext, state: Rollout
     } catch (error) {
       state.generationMs += performance.now() - started;
       if (!signal.aborted) throw error;
-      state.pushModel(partial.map((e) => e.tokenId), partial.map((e) => e.logprob));
+      state.pushModel(partial.map((e) => e.tokenId), partial.map((e) => e.logprob!));
       state.finishReason = 'cancelled';
       break;
     }

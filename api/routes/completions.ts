@@ -133,6 +133,8 @@ export function completionsRoutes(getModel: () => ModelBackend | undefined, noMo
         stopTokenIds: body.stop_token_ids ?? [],
         ignoreEos: body.ignore_eos ?? false,
         includeStopStringInText: body.include_stop_str_in_output ?? false,
+        // Computed only when the response carries them.
+        logprobs: body.logprobs !== null && body.logprobs !== undefined,
         topLogprobs: body.logprobs ?? 0,
       };
       const id = `cmpl-${crypto.randomUUID().replaceAll('-', '')}`;
@@ -221,7 +223,7 @@ export function completionsRoutes(getModel: () => ModelBackend | undefined, noMo
             chunk({
               index,
               text: e.text,
-              logprobs: body.logprobs === null || body.logprobs === undefined ? null : logprobsJson([e.tokenId], [e.logprob], e.topLogprobs ? [e.topLogprobs] : undefined, offset),
+              logprobs: body.logprobs === null || body.logprobs === undefined ? null : logprobsJson([e.tokenId], [e.logprob!], e.topLogprobs ? [e.topLogprobs] : undefined, offset),
               finish_reason: null,
               ...(body.return_token_ids ? { token_ids: [e.tokenId] } : {}),
             });

@@ -1,13 +1,6 @@
-import { TemperatureProcessor, TopKProcessor, TopPProcessor, kthLargest, type LogitsProcessor } from './logits-processors.ts';
+import { TruncationScratch, kthLargest, topK, topP } from './truncation.ts';
 import type { Rng } from './rng.ts';
 import type { SamplingParams, TokenLogprob } from '../types.ts';
-
-export interface SampledToken {
-  tokenId: number;
-  /** log softmax(logits / T)[tokenId]; T = 1 for greedy. */
-  logprob: number;
-  topLogprobs?: TokenLogprob[];
-}
 
 /** Validated sampling parameters with defaults applied. */
 export interface ResolvedSampling {
@@ -26,6 +19,14 @@ export function resolveSampling(params: SamplingParams): ResolvedSampling {
   return { temperature, topP, topK };
 }
 
+/** What a sample() call reports besides the token, as asked for. */
+export interface SampleRequest {
+  /** Compute the sampled token's logprob (`TokenSampler.logprob`). */
+  logprob: boolean;
+  /** Alternatives to report (`TokenSampler.topLogprobs`); 0 = none. */
+  topLogprobs: number;
+}
+
 /**
  * Picks next tokens for one sequence: greedy (temperature 0) or a draw from the processed
  * distribution with the sequence's own seeded RNG, one uniform per token, so a sequence's
@@ -33,48 +34,115 @@ export function resolveSampling(params: SamplingParams): ResolvedSampling {
  *
  * The reported logprob is taken after temperature and before top-k/top-p: the policy's
  * log-probability at the sampling temperature (see TurnResult.logprobs).
+ *
+ * Per token it makes one pass to scale the logits and find their maximum and one pass of exp()
+ * whose terms serve the draw, the truncation and the logprob's log-sum-exp alike; greedy
+ * decoding is an argmax, plus one exp() pass only when a logprob is asked for. Buffers are kept
+ * from token to token: greedy decoding, plain sampling and top-k allocate nothing per token;
+ * top-p allocates the short list of candidates it sorts, and alternatives their result.
  */
 export class TokenSampler {
-  private readonly temperature: TemperatureProcessor | undefined;
-  private readonly truncation: LogitsProcessor[] = [];
+  /** 1 / temperature; 0 for greedy. */
+  private readonly inverseTemperature: number;
   private scaled = new Float32Array(0);
-  private processed = new Float32Array(0);
+  /** exp(scaled - max), per token. */
+  private weights = new Float64Array(0);
+  private readonly scratch = new TruncationScratch();
+  /** The last sampled token's logprob, when asked for (else NaN). */
+  logprob = NaN;
+  /** The last sampled token's alternatives, when asked for. */
+  topLogprobs: TokenLogprob[] | undefined;
 
   constructor(
-    params: ResolvedSampling,
+    private readonly params: ResolvedSampling,
     private readonly rng: Rng,
   ) {
-    if (params.temperature > 0) {
-      this.temperature = new TemperatureProcessor(params.temperature);
-      if (params.topK > 0) this.truncation.push(new TopKProcessor(params.topK));
-      if (params.topP < 1) this.truncation.push(new TopPProcessor(params.topP));
-    }
+    this.inverseTemperature = params.temperature > 0 ? 1 / params.temperature : 0;
   }
 
-  /** `logits`: raw next-token logits (read only). `topLogprobs`: alternatives to report (0 = none). */
-  sample(logits: Float32Array, topLogprobs: number): SampledToken {
-    let scaled = logits;
-    if (this.temperature) {
-      if (this.scaled.length !== logits.length) this.scaled = new Float32Array(logits.length);
-      this.scaled.set(logits);
-      this.temperature.process(this.scaled);
-      scaled = this.scaled;
-    }
-    const logZ = logSumExp(scaled);
-    let tokenId: number;
-    if (!this.temperature) {
-      tokenId = argmax(logits);
-    } else if (this.truncation.length === 0) {
-      tokenId = drawCategorical(scaled, this.rng.nextFloat());
+  /** `logits`: raw next-token logits (read only). Returns the token id; see `logprob` and `topLogprobs`. */
+  sample(logits: Float32Array, request: SampleRequest): number {
+    const tokenId = this.inverseTemperature === 0 ? this.greedy(logits, request) : this.draw(logits, request);
+    if (request.topLogprobs > 0) {
+      const scaled = this.inverseTemperature === 0 ? logits : this.scaled.subarray(0, logits.length);
+      this.topLogprobs = this.alternatives(scaled, this.logZ, request.topLogprobs);
     } else {
-      if (this.processed.length !== scaled.length) this.processed = new Float32Array(scaled.length);
-      this.processed.set(scaled);
-      for (const p of this.truncation) p.process(this.processed);
-      tokenId = drawCategorical(this.processed, this.rng.nextFloat());
+      this.topLogprobs = undefined;
     }
-    const result: SampledToken = { tokenId, logprob: scaled[tokenId]! - logZ };
-    if (topLogprobs > 0) result.topLogprobs = topAlternatives(scaled, logZ, topLogprobs);
-    return result;
+    return tokenId;
+  }
+
+  /** log-sum-exp of the last row's scaled logits, when it was computed (else NaN). */
+  private logZ = NaN;
+
+  private greedy(logits: Float32Array, request: SampleRequest): number {
+    const tokenId = argmax(logits);
+    this.logZ = NaN;
+    this.logprob = NaN;
+    if (request.logprob || request.topLogprobs > 0) {
+      const max = logits[tokenId]!;
+      let sum = 0;
+      for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+      this.logZ = max + Math.log(sum);
+      this.logprob = max - this.logZ;
+    }
+    return tokenId;
+  }
+
+  private draw(logits: Float32Array, request: SampleRequest): number {
+    const vocab = logits.length;
+    if (this.scaled.length < vocab) {
+      this.scaled = new Float32Array(vocab);
+      this.weights = new Float64Array(vocab);
+    }
+    const { scaled, weights, scratch } = this;
+    // Scaling rounds to float32, as dividing the logits in place always did.
+    const inv = this.inverseTemperature;
+    let max = -Infinity;
+    for (let i = 0; i < vocab; i++) {
+      const v = inv === 1 ? logits[i]! : Math.fround(logits[i]! * inv);
+      scaled[i] = v;
+      if (v > max) max = v;
+    }
+    let sum = 0;
+    for (let i = 0; i < vocab; i++) {
+      const w = Math.exp(scaled[i]! - max);
+      weights[i] = w;
+      sum += w;
+    }
+    this.logZ = max + Math.log(sum);
+    const u = this.rng.nextFloat();
+    const row = scaled.subarray(0, vocab);
+    let tokenId: number;
+    if (this.params.topK === 0 && this.params.topP >= 1) {
+      tokenId = drawFrom(weights, sum, u, row);
+    } else {
+      let count = topK(row, this.params.topK > 0 ? this.params.topK : vocab, scratch);
+      let keptSum = 0;
+      for (let j = 0; j < count; j++) keptSum += weights[scratch.kept[j]!]!;
+      if (this.params.topP < 1) {
+        count = topP(row, weights, keptSum, count, this.params.topP, scratch);
+        keptSum = 0;
+        for (let j = 0; j < count; j++) keptSum += weights[scratch.kept[j]!]!;
+      }
+      tokenId = drawFromKept(weights, keptSum, u, scratch.kept, count);
+    }
+    this.logprob = request.logprob ? scaled[tokenId]! - this.logZ : NaN;
+    return tokenId;
+  }
+
+  /** The k most likely tokens under log-softmax with normaliser logZ, most likely first. */
+  private alternatives(logits: Float32Array, logZ: number, k: number): TokenLogprob[] {
+    this.scratch.fit(logits.length);
+    const values = this.scratch.values.subarray(0, logits.length);
+    values.set(logits);
+    const threshold = kthLargest(values, Math.min(k, logits.length));
+    const picked: TokenLogprob[] = [];
+    for (let i = 0; i < logits.length; i++) {
+      if (logits[i]! >= threshold) picked.push({ tokenId: i, logprob: logits[i]! - logZ });
+    }
+    picked.sort((a, b) => b.logprob - a.logprob || a.tokenId - b.tokenId);
+    return picked.slice(0, k);
   }
 }
 
@@ -100,28 +168,31 @@ export function logSumExp(values: Float32Array): number {
   return max + Math.log(sum);
 }
 
-/** Inverse-CDF draw from softmax(logits) with a uniform u in [0, 1); -Infinity logits are never drawn. */
-export function drawCategorical(logits: Float32Array, u: number): number {
-  const logZ = logSumExp(logits);
+/**
+ * Inverse-CDF draw: the first token whose cumulative weight exceeds u * total, in id order
+ * (`logits` marks the -Infinity ones, which are never drawn).
+ */
+function drawFrom(weights: Float64Array, total: number, u: number, logits: Float32Array): number {
+  const target = u * total;
   let cumulative = 0;
   let last = -1;
   for (let i = 0; i < logits.length; i++) {
     if (logits[i] === -Infinity) continue;
-    cumulative += Math.exp(logits[i]! - logZ);
+    cumulative += weights[i]!;
     last = i;
-    if (cumulative > u) return i;
+    if (cumulative > target) return i;
   }
-  // Rounding can leave the total a hair under u; the last possible token takes the remainder.
+  // Rounding can leave the total a hair under the target; the last possible token takes the remainder.
   return last;
 }
 
-/** The k most likely tokens under log-softmax with normaliser logZ, most likely first. */
-function topAlternatives(logits: Float32Array, logZ: number, k: number): TokenLogprob[] {
-  const threshold = kthLargest(Float32Array.from(logits), Math.min(k, logits.length));
-  const picked: TokenLogprob[] = [];
-  for (let i = 0; i < logits.length; i++) {
-    if (logits[i]! >= threshold) picked.push({ tokenId: i, logprob: logits[i]! - logZ });
+/** drawFrom over the `count` tokens of `kept` (in id order) only. */
+function drawFromKept(weights: Float64Array, total: number, u: number, kept: Int32Array, count: number): number {
+  const target = u * total;
+  let cumulative = 0;
+  for (let j = 0; j < count; j++) {
+    cumulative += weights[kept[j]!]!;
+    if (cumulative > target) return kept[j]!;
   }
-  picked.sort((a, b) => b.logprob - a.logprob || a.tokenId - b.tokenId);
-  return picked.slice(0, k);
+  return kept[count - 1]!;
 }

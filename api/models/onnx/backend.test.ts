@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataType, encodeModel } from '../../../core/onnx/proto.ts';
 import { ensureModel } from '../../../scripts/make-model.ts';
 import { logSumExp } from '../generation/sampler.ts';
-import { ContextLengthError, type TurnResult } from '../types.ts';
+import { ContextLengthError, type TokenEvent, type TurnResult } from '../types.ts';
 import { OnnxBackend } from './backend.ts';
-import { DecoderSession, openDecoderSessions } from './decoder-session.ts';
+import { DecoderSession, openDecoderSessions, threadPolicy } from './decoder-session.ts';
 import { emptyBlock, type KvBlock } from './kv-cache.ts';
 
 let dir: string;
@@ -130,6 +130,36 @@ describe('OnnxBackend generation', () => {
     }
     const other = await backend.generate({ prompt, n: 6, seed: 101, ...params });
     expect(other.sequences.map((s) => s.tokenIds)).not.toEqual(batch.sequences.map((s) => s.tokenIds));
+  });
+
+  it('takes one thread without spinning on a small host, onnxruntime defaults on a larger one, and the caller overrides either', async () => {
+    expect(threadPolicy({}, 2)).toEqual({ threads: 1, spinning: false });
+    expect(threadPolicy({}, 4)).toEqual({ threads: 1, spinning: false });
+    expect(threadPolicy({}, 16)).toEqual({ threads: undefined, spinning: undefined });
+    expect(threadPolicy({ threads: 2 }, 2)).toEqual({ threads: 2, spinning: false });
+    expect(threadPolicy({ threads: 2, spinning: true }, 2)).toEqual({ threads: 2, spinning: true });
+    // A session opens with the spinning setting and decodes as the default one does.
+    const spinning = await OnnxBackend.load(dir, { threads: 2, spinning: true });
+    try {
+      const request = { prompt, maxTokens: 8, temperature: 0 };
+      expect((await spinning.generate(request)).sequences[0]!.tokenIds).toEqual((await backend.generate(request)).sequences[0]!.tokenIds);
+    } finally {
+      await spinning.dispose();
+    }
+  });
+
+  it('leaves logprobs out when not asked for, and samples the same tokens', async () => {
+    for (const params of [{ temperature: 0 }, { temperature: 0.8, topK: 40, topP: 0.9 }]) {
+      const request = { prompt, n: 3, seed: 7, maxTokens: 24, ...params };
+      const asked = await backend.generate(request);
+      const events: TokenEvent[] = [];
+      const plain = await backend.generate({ ...request, logprobs: false }, { onToken: (e) => events.push(e) });
+      expect(plain.sequences.map((s) => s.tokenIds)).toEqual(asked.sequences.map((s) => s.tokenIds));
+      for (const s of plain.sequences) expect(s.logprobs).toEqual([]);
+      expect(events.length).toBeGreaterThan(0);
+      expect(events.some((e) => 'logprob' in e)).toBe(false);
+      expect(asked.sequences.every((s) => s.logprobs.length === s.tokenIds.length && s.logprobs.every(Number.isFinite))).toBe(true);
+    }
   });
 
   it('batches requests with different prompt lengths without changing their results', async () => {

@@ -24,12 +24,10 @@ export interface OnnxBackendOptions {
   prefillChunk?: number;
   /** Largest n per request (default 64). */
   maxN?: number;
-  /**
-   * onnxruntime intra-op threads. Default: onnxruntime's own choice (one per physical core);
-   * more threads than free cores make its spinning workers fight, which on a loaded 2-vCPU
-   * machine halved decode speed in our measurements.
-   */
+  /** onnxruntime intra-op threads. Default: one on a host of up to 4 cores, else onnxruntime's choice (see threadPolicy). */
   threads?: number;
+  /** Whether idle onnxruntime threads spin. Default: not on a host of up to 4 cores (see threadPolicy). */
+  spinning?: boolean;
 }
 
 const tokenIds = z.union([z.number().int(), z.array(z.number().int())]);
@@ -106,7 +104,7 @@ export class OnnxBackend implements ModelBackend {
         numKvHeads: config.num_key_value_heads ?? config.num_attention_heads,
         headDim: config.head_dim ?? (config.hidden_size && config.num_attention_heads ? config.hidden_size / config.num_attention_heads : undefined),
       },
-      { threads: options.threads },
+      { threads: options.threads, spinning: options.spinning },
     );
     try {
       const { vocabSize } = session.layout;

@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { KvBlock, KvGeometry } from './kv-cache.ts';
 
@@ -42,8 +43,29 @@ export interface LayoutHints {
 }
 
 export interface SessionOptions {
-  /** Intra-op threads; default: onnxruntime's choice (one per physical core). */
+  /** Intra-op threads; default: see threadPolicy. */
   threads?: number;
+  /** Whether idle intra-op threads spin waiting for work; default: see threadPolicy. */
+  spinning?: boolean;
+}
+
+/** Hosts with at most this many cores count as small: the model shares them with the sandboxes. */
+export const SMALL_HOST_CORES = 4;
+
+/**
+ * The intra-op threads a session gets unless told otherwise. On a small host, one thread and
+ * no spinning: on 2 shared cores a second onnxruntime thread bought at most 1.11x the decode
+ * speed (and in other runs lost up to half of it) for 1.25-1.85x the CPU per token, CPU the
+ * sandboxes need (`npm run bench models` measures 1 thread against 2, spinning and not). On
+ * larger hosts, onnxruntime's own choice (one thread per physical core, spinning), which is not
+ * measured here. `threads` and `spinning` override either part.
+ */
+export function threadPolicy(options: SessionOptions, cores = availableParallelism()): { threads: number | undefined; spinning: boolean | undefined } {
+  const small = cores <= SMALL_HOST_CORES;
+  return {
+    threads: options.threads ?? (small ? 1 : undefined),
+    spinning: options.spinning ?? (small ? false : undefined),
+  };
 }
 
 let openSessions = 0;
@@ -124,6 +146,7 @@ export class DecoderSession {
   static async open(modelPath: string, hints: LayoutHints, options: SessionOptions = {}): Promise<DecoderSession> {
     const info = await stat(modelPath).catch(() => undefined);
     if (!info?.isFile()) throw new Error(`model file not found: ${modelPath}`);
+    const { threads, spinning } = threadPolicy(options);
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(modelPath, {
@@ -131,9 +154,12 @@ export class DecoderSession {
         executionMode: 'sequential',
         // Memory patterns are planned per input shape, and decoding changes the shape (one more
         // past position) every step: the planning then costs more than a small model's whole
-        // forward (0.9 ms vs 0.25 ms per step on the tiny fixture). The arena stays on.
+        // forward (0.9 ms vs 0.25 ms per step on the tiny fixture). Re-measured on model/default
+        // (paired runs, 2 loaded cores): no consistent gain from turning it on (0.89x and 1.00x
+        // the step time at batch 1), and onnxruntime keeps every shape's plan. The arena stays on.
         enableMemPattern: false,
-        ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+        ...(threads ? { intraOpNumThreads: threads } : {}),
+        ...(spinning !== undefined && { extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } } }),
       });
     } catch (error) {
       throw new Error(`cannot load ONNX model ${modelPath}: ${(error as Error).message}`);

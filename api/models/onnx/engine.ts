@@ -1,5 +1,5 @@
 import { Rng, randomSeed, turnSeed } from '../generation/rng.ts';
-import { TokenSampler, resolveSampling } from '../generation/sampler.ts';
+import { TokenSampler, resolveSampling, type SampleRequest } from '../generation/sampler.ts';
 import { StoppingCriteria, resolveStops } from '../generation/stopping.ts';
 import { IncrementalDetokenizer } from '../tokenizer.ts';
 import { ContextLengthError } from '../types.ts';
@@ -58,14 +58,15 @@ class Turn {
     readonly stopping: StoppingCriteria,
     /** Text as it is generated; only stop strings and streaming need it, else text is decoded once at the end. */
     readonly detokenizer: IncrementalDetokenizer | undefined,
-    readonly topLogprobCount: number,
+    /** What the sampler reports besides the token (logprobs only when asked for). */
+    readonly report: SampleRequest,
     readonly options: RunOptions,
     readonly resolve: (result: TurnResult) => void,
     readonly reject: (error: unknown) => void,
     /** Start order; the scheduler serves older turns first. */
     readonly order: number,
   ) {
-    this.topLogprobs = topLogprobCount > 0 ? [] : undefined;
+    this.topLogprobs = report.topLogprobs > 0 ? [] : undefined;
   }
 }
 
@@ -245,7 +246,7 @@ export class GenerationEngine {
         signal?.removeEventListener('abort', onAbort);
         f(value);
       };
-      seq.turn = new Turn(new TokenSampler(sampling, rng), stopping, detokenizer, topLogprobs, options, settled(resolve), settled(reject), this.turnCounter++);
+      seq.turn = new Turn(new TokenSampler(sampling, rng), stopping, detokenizer, { logprob: params.logprobs ?? true, topLogprobs }, options, settled(resolve), settled(reject), this.turnCounter++);
       this.kick();
     });
   }
@@ -328,15 +329,22 @@ export class GenerationEngine {
   }
 
   private sampleNext(seq: EngineSequence, turn: Turn, logits: Float32Array): void {
-    const sampled = turn.sampler.sample(logits, turn.topLogprobCount);
-    seq.tokens.push(sampled.tokenId);
+    const { sampler, report } = turn;
+    const tokenId = sampler.sample(logits, report);
+    seq.tokens.push(tokenId);
     seq.nextLogits = null;
-    turn.tokenIds.push(sampled.tokenId);
-    turn.logprobs.push(sampled.logprob);
-    if (turn.topLogprobs) turn.topLogprobs.push(sampled.topLogprobs ?? []);
-    const outcome = turn.stopping.push(sampled.tokenId, turn.detokenizer?.push(sampled.tokenId) ?? '');
+    turn.tokenIds.push(tokenId);
+    if (report.logprob) turn.logprobs.push(sampler.logprob);
+    if (turn.topLogprobs) turn.topLogprobs.push(sampler.topLogprobs ?? []);
+    const outcome = turn.stopping.push(tokenId, turn.detokenizer?.push(tokenId) ?? '');
     try {
-      turn.options.onToken?.({ index: seq.index, tokenId: sampled.tokenId, logprob: sampled.logprob, topLogprobs: sampled.topLogprobs, text: outcome.text });
+      turn.options.onToken?.({
+        index: seq.index,
+        tokenId,
+        ...(report.logprob && { logprob: sampler.logprob }),
+        ...(sampler.topLogprobs && { topLogprobs: sampler.topLogprobs }),
+        text: outcome.text,
+      });
     } catch (error) {
       this.fail(seq, error);
       return;
