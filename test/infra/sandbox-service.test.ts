@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandboxFusionExecutor } from '../../api/sandbox/sandboxfusion.ts';
 import { readDockerfile, readManifests, ROOT } from './definitions.ts';
@@ -35,6 +35,13 @@ let base = '';
 /** One place per checkout: tsx's compile cache (keyed by path) then survives between runs (a cold start compiles for seconds). */
 const STAGE_ROOT = join(tmpdir(), `cir-sandbox-image-${createHash('sha256').update(ROOT).digest('hex').slice(0, 12)}`);
 
+function othersCanTraverse(path: string): boolean {
+  for (let at = resolve(path); ; at = dirname(at)) {
+    if ((statSync(at).mode & 0o001) === 0) return false;
+    if (dirname(at) === at) return true;
+  }
+}
+
 /**
  * A copy of what the image holds (the Dockerfile's COPY sources; node_modules as `npm ci` left it), made
  * afresh under STAGE_ROOT/image; STAGE_ROOT/tmp (the container's /tmp: tsx's cache) is kept.
@@ -45,7 +52,10 @@ function stageImage(): string {
   mkdirSync(dir, { recursive: true });
   for (const path of [STAGE_ROOT, dir]) chmodSync(path, 0o755);
   for (const source of readDockerfile('infra/sandbox/Dockerfile').copies) cpSync(join(ROOT, source), join(dir, source), { recursive: true });
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  // The service's user must reach node_modules: a link does when every folder above the checkout lets
+  // others through; a checkout under a private folder (mkdtemp's 0700) gets hard links instead.
+  if (othersCanTraverse(ROOT)) symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  else execFileSync('cp', ['-al', join(ROOT, 'node_modules'), join(dir, 'node_modules')]);
   for (const path of [join(dir, 'data'), join(STAGE_ROOT, 'tmp')]) {
     mkdirSync(path, { recursive: true });
     chownSync(path, UID, UID);
