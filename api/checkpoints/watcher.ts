@@ -63,7 +63,6 @@ export class CheckpointWatcher implements CheckpointControl {
   private loading: string | null = null;
   private lastCheckAt: string | null = null;
   private lastError: string | null = null;
-  private swaps = 0;
   private readonly refusals: CheckpointRefusals;
   private readonly swappedIn = new SwapHistory();
   private checkingSince: string | null = null;
@@ -156,7 +155,7 @@ export class CheckpointWatcher implements CheckpointControl {
       last_check_at: this.lastCheckAt,
       last_error: this.lastError,
       refused: this.refusals.list(),
-      swaps: this.swaps,
+      swaps: this.swappedIn.count,
       swapped_in: this.swappedIn.list(),
       draining: this.options.slot.drainingCount,
       checking_since: this.checkingSince,
@@ -233,7 +232,6 @@ export class CheckpointWatcher implements CheckpointControl {
       const previous = this.serving;
       this.options.slot.install({ backend, checkpoint: { version: manifest.version, toolBudget: manifest.tool_budget.limit } });
       this.serving = manifest.version;
-      this.swaps++;
       this.swappedIn.record(manifest.version);
       this.lastError = null;
       this.note = null;

@@ -63,7 +63,6 @@ export class EdgeServing implements CheckpointControl {
   private lastError: string | null = null;
   private serving: string | null = null;
   private loading: string | null = null;
-  private swaps = 0;
   private readonly swappedIn = new SwapHistory();
   private readonly refusals: CheckpointRefusals;
 
@@ -120,7 +119,7 @@ export class EdgeServing implements CheckpointControl {
       last_check_at: this.lastCheckAt,
       last_error: this.lastError,
       refused: this.refusals.list(),
-      swaps: this.swaps,
+      swaps: this.swappedIn.count,
       swapped_in: this.swappedIn.list(),
       draining: this.slot.drainingCount,
       checking_since: this.running ? this.lastCheckAt : null,
@@ -181,7 +180,6 @@ export class EdgeServing implements CheckpointControl {
     this.serving = version;
     this.lastError = null;
     if (manifest) {
-      this.swaps++;
       this.swappedIn.record(version);
       this.options.log?.(`checkpoint ${version} (step ${manifest.step}, tool budget ${manifest.tool_budget.limit}) now serving, replacing ${previous ?? 'nothing'}`);
     }
