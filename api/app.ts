@@ -11,7 +11,7 @@ import { checkpointRoutes } from './checkpoints/routes.ts';
 import { ApiError } from './errors.ts';
 import { noModelMessage, type CheckpointControl } from './checkpoints/status.ts';
 import type { ServedModel } from './models/served.ts';
-import type { TrajectoryLogger } from '../core/logging/trajectory-logger.ts';
+import type { TrajectoryLogging } from './trajectory-logging/index.ts';
 import { reasoningSettingsFromConfig, type ReasoningSettings } from './reasoning/index.ts';
 import { chatRoutes } from './routes/chat.ts';
 import { solveRoutes } from './routes/solve.ts';
@@ -48,7 +48,7 @@ export interface AppDeps {
    */
   noModel?: () => ApiError;
   /** Where /v1/solve and /v1/chat/completions trajectories go (write-behind); none: not logged. */
-  trajectoryLogger?: TrajectoryLogger;
+  trajectoryLogging?: TrajectoryLogging;
   /** Overrides of the reasoning loop's settings from config (prompt template, grading, ...). */
   reasoning?: Partial<ReasoningSettings>;
   /** Background evaluation runs (POST /v1/evals); built by api/node.ts, absent on Workers (the routes answer 501). */
@@ -121,7 +121,7 @@ export function createApp(deps: AppDeps): Hono {
     model,
     checkpoint: () => served()?.checkpoint,
     ...(deps.checkpoints && { checkpointWatch: () => deps.checkpoints!.status() }),
-    ...(deps.trajectoryLogger && { trajectories: () => deps.trajectoryLogger!.stats() }),
+    ...(deps.trajectoryLogging && { trajectories: () => deps.trajectoryLogging!.stats() }),
   }));
   app.route('/', executeRoutes(deps.sandbox));
   app.route('/', sandboxFusionRoutes(deps.sandbox));
@@ -134,8 +134,7 @@ export function createApp(deps: AppDeps): Hono {
     noModel,
     sandbox: deps.sandbox,
     settings: { ...reasoningSettingsFromConfig(config), ...deps.reasoning },
-    runtime: deps.runtime,
-    ...(deps.trajectoryLogger && { trajectoryLogger: deps.trajectoryLogger }),
+    ...(deps.trajectoryLogging && { trajectoryLogging: deps.trajectoryLogging }),
     ...(deps.holdServed && { holdServed: deps.holdServed }),
     grader,
   };

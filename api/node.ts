@@ -14,6 +14,7 @@ import { reasoningSettingsFromConfig } from './reasoning/index.ts';
 import { benchmarksDir } from '../eval/benchmarks.ts';
 import { createEvalService } from '../eval/service.ts';
 import { createRunService } from './runs/service.ts';
+import { processWideLogging } from './trajectory-logging/index.ts';
 
 export interface RunningServer {
   url: string;
@@ -60,7 +61,7 @@ export async function startNodeServer(env: Record<string, string | undefined> = 
     sandbox,
     runtime: 'node',
     grader,
-    trajectoryLogger: logging.logger,
+    trajectoryLogging: processWideLogging(logging.logger),
     served: servedNow,
     evals,
     trajectoryStore: logging.store,

@@ -1,6 +1,5 @@
 import wasmModule from '@jitl/quickjs-wasmfile-release-sync/wasm';
 import type { ExecutionContext, Hono } from 'hono';
-import { TrajectoryLogger } from '../core/logging/trajectory-logger.ts';
 import { CloudflareQueueProducer, type CloudflareQueueBinding } from '../core/queue/cloudflare.ts';
 import { R2ObjectStore, type R2BucketLike } from '../core/storage/r2.ts';
 import { createApp } from './app.ts';
@@ -11,6 +10,7 @@ import { ApiError } from './errors.ts';
 import { accessLogSink } from './middleware/access-log/index.ts';
 import { createSandboxFromConfig, type Sandbox } from './sandbox/index.ts';
 import { createQuickJSWorkerdExecutor } from './sandbox/quickjs/workerd.ts';
+import { RequestScopedLogging } from './trajectory-logging/request-scoped.ts';
 import { createSandboxFusionExecutor } from './sandbox/sandboxfusion.ts';
 import type { Executor, Language } from './sandbox/types.ts';
 
@@ -54,7 +54,7 @@ async function build(env: Env): Promise<Built | Error> {
     const vars = configVars(env);
     const config = loadConfig(vars);
     const servingOptions = edgeServingFromEnv(vars, env);
-    const trajectories = await createWorkerTrajectoryLogger(env);
+    const trajectories = workerTrajectoryLogging(env);
     const serving = servingOptions && new EdgeServing(servingOptions);
     const app = createApp({
       config,
@@ -63,7 +63,7 @@ async function build(env: Env): Promise<Built | Error> {
       // Cloudflare sets it to the visitor's address.
       clientAddress: (c) => c.req.header('cf-connecting-ip'),
       ...accessLogSink(config, (line) => console.log(line)),
-      ...(trajectories && { trajectoryLogger: trajectories.logger, trajectoryStore: trajectories.store }),
+      ...(trajectories && { trajectoryLogging: trajectories.logging, trajectoryStore: trajectories.store }),
       ...(serving && {
         served: () => serving.slot.current(),
         holdServed: () => serving.slot.hold(),
@@ -79,16 +79,17 @@ async function build(env: Env): Promise<Built | Error> {
 
 /**
  * Trajectories go to the R2 bucket bound as TRAJECTORIES and are announced on the queue bound as
- * TRAJECTORY_QUEUE (both or neither). There is no disk for a spool here: routes keep the isolate
- * alive with ctx.waitUntil(logger.flush()) until their records are delivered.
+ * TRAJECTORY_QUEUE (both or neither). There is no disk for a spool here, and an isolate's requests
+ * must not share a logger: each request gets its own, kept alive with ctx.waitUntil until its records
+ * are delivered (api/trajectory-logging/request-scoped.ts).
  */
-async function createWorkerTrajectoryLogger(env: Env): Promise<{ logger: TrajectoryLogger; store: R2ObjectStore } | undefined> {
+function workerTrajectoryLogging(env: Env): { logging: RequestScopedLogging; store: R2ObjectStore } | undefined {
   const bucket = env.TRAJECTORIES as R2BucketLike | undefined;
   const queue = env.TRAJECTORY_QUEUE as CloudflareQueueBinding | undefined;
   if (!bucket && !queue) return undefined;
   if (!bucket || !queue) throw new Error('trajectory logging needs both bindings: the R2 bucket TRAJECTORIES and the queue TRAJECTORY_QUEUE');
   const store = new R2ObjectStore(bucket);
-  return { logger: await TrajectoryLogger.open({ store, queue: new CloudflareQueueProducer(queue), batchMaxAgeMs: 1_000 }), store };
+  return { logging: new RequestScopedLogging({ store, queue: new CloudflareQueueProducer(queue), batchMaxAgeMs: 1_000 }), store };
 }
 
 function configVars(env: Env): Record<string, string> {

@@ -1,5 +1,4 @@
 import type { Context } from 'hono';
-import type { TrajectoryLogger } from '../../core/logging/trajectory-logger.ts';
 import { noModelMessage } from '../checkpoints/status.ts';
 import { ApiError, badRequest } from '../errors.ts';
 import { callerOf } from '../middleware/caller/index.ts';
@@ -7,6 +6,7 @@ import type { ServedModel } from '../models/served.ts';
 import { prepareSolve, solveProblem, SolveInputError, type ReasoningSettings, type SampleResult, type SolveOptions, type SolveRequest, type SolveResult } from '../reasoning/index.ts';
 import type { Grader } from '../grading/grader.ts';
 import type { Sandbox } from '../sandbox/index.ts';
+import type { TrajectoryLogging } from '../trajectory-logging/index.ts';
 import { toApiError } from './completions.ts';
 
 /** What the reasoning routes (/v1/solve, /v1/chat/completions) share. */
@@ -17,10 +17,9 @@ export interface ReasoningRouteDeps {
   sandbox: Sandbox;
   settings: ReasoningSettings;
   /** Where trajectories go; none: they are not logged. */
-  trajectoryLogger?: TrajectoryLogger;
+  trajectoryLogging?: TrajectoryLogging;
   /** Grades samples given a gold answer; default inline. */
   grader?: Grader;
-  runtime: 'node' | 'workerd';
   /** Keeps the served model alive until released (AppDeps.holdServed): a stream outlives the request middleware. */
   holdServed?: () => () => void;
 }
@@ -69,7 +68,7 @@ export async function runSolve(
       signal,
       caller: callerOf(c),
       ...(options.onEvent && { onEvent: options.onEvent }),
-      ...(deps.trajectoryLogger && { logger: deps.trajectoryLogger }),
+      ...(deps.trajectoryLogging && { logger: deps.trajectoryLogging.loggerFor(c) }),
       ...(deps.grader && { grader: deps.grader }),
       settings: deps.settings,
     });
@@ -77,8 +76,7 @@ export async function runSolve(
     if (error instanceof SolveInputError) throw badRequest(error.message);
     throw toApiError(error);
   } finally {
-    const logger = deps.trajectoryLogger;
-    if (deps.runtime === 'workerd' && logger) c.executionCtx.waitUntil(logger.flush().catch(() => undefined));
+    deps.trajectoryLogging?.done(c);
   }
 }
 

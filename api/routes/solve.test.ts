@@ -15,6 +15,8 @@ import { loadTokenizer } from '../models/tokenizer.ts';
 import type { Tokenizer } from '../models/types.ts';
 import { Sandbox } from '../sandbox/index.ts';
 import { createQuickJSNodeExecutor } from '../sandbox/quickjs/node.ts';
+import { processWideLogging } from '../trajectory-logging/index.ts';
+import { RequestScopedLogging } from '../trajectory-logging/request-scoped.ts';
 
 /** /v1/solve over a scripted model (exact transcripts) with the real sandbox and a real logger on disk. */
 
@@ -49,7 +51,7 @@ function makeApp(env: Record<string, string> = {}, withModel = true) {
     sandbox,
     runtime: 'node',
     served: () => (withModel ? { backend, checkpoint: { version: 'v3', toolBudget: 2 } } : undefined),
-    trajectoryLogger: logger,
+    trajectoryLogging: processWideLogging(logger),
     log: () => {},
   });
 }
@@ -142,23 +144,35 @@ describe('POST /v1/solve', () => {
     expect(message).toBe('no checkpoint from ckpt/ is being served yet (checkpoint v9: file model.onnx is missing from the store); GET /v1/info shows checkpoint.watch');
   });
 
-  it('on Workers, keeps the isolate alive until the trajectories are delivered', async () => {
+  it('on Workers, logs each request through its own logger and keeps the request alive until delivered', async () => {
+    const logging = new RequestScopedLogging({ store, queue, batchMaxAgeMs: 60_000 });
     const app = createApp({
       config: loadConfig({}),
       sandbox,
       runtime: 'workerd',
       served: () => ({ backend: new ScriptedBackend(tokenizer, () => SCRIPT), checkpoint: { version: 'v3' } }),
-      trajectoryLogger: logger,
+      trajectoryLogging: logging,
       log: () => {},
     });
-    const kept: Promise<unknown>[] = [];
-    const executionCtx = { waitUntil: (p: Promise<unknown>) => void kept.push(p), passThroughOnException: () => {}, props: {} };
-    const before = logger.stats().accepted;
-    const res = await app.request('/v1/solve', { method: 'POST', body: JSON.stringify({ problem: 'p', n: 3 }), headers: { 'content-type': 'application/json' } }, {}, executionCtx);
-    expect(res.status).toBe(200);
-    expect(kept).toHaveLength(1);
-    await Promise.all(kept);
-    expect(logger.stats()).toMatchObject({ accepted: before + 3, queued: before + 3 });
+    const solve = (n: number) => {
+      const kept: Promise<unknown>[] = [];
+      const executionCtx = { waitUntil: (p: Promise<unknown>) => void kept.push(p), passThroughOnException: () => {}, props: {} };
+      const init = { method: 'POST', body: JSON.stringify({ problem: 'p', n }), headers: { 'content-type': 'application/json' } };
+      return { kept, response: app.request('/v1/solve', init, {}, executionCtx) };
+    };
+    // Two requests at once: neither's records may ride in the other's batch (a batch timer of one minute would hold them).
+    const [a, b] = [solve(3), solve(2)];
+    const [ra, rb] = await Promise.all([a.response, b.response]);
+    expect([ra.status, rb.status]).toEqual([200, 200]);
+    expect([a.kept.length, b.kept.length]).toEqual([1, 1]);
+    await Promise.all([...a.kept, ...b.kept]);
+    expect(logging.stats()).toMatchObject({ accepted: 5, stored: 5, queued: 5, buffered: 0, backlog: 0 });
+
+    const sampleIds = async (res: Response) => ((await res.json()) as { samples: { trajectory_id: string }[] }).samples.map((s) => s.trajectory_id).sort();
+    const groups = [await sampleIds(ra), await sampleIds(rb)];
+    const messages = (await queue.receive({ max: 100, visibilityTimeoutS: 60 })).map((m) => decodeQueueMessage(m.body));
+    const batches = await Promise.all(messages.map(async (message) => (await readTrajectories(store, message)).map((r) => r.id).sort()));
+    for (const group of groups) expect(batches).toContainEqual(group);
   });
 
   it('reports the logger in /v1/info', async () => {

@@ -165,6 +165,14 @@ export class TrajectoryLogger {
       ((error, context) => console.warn(`[trajectory-logger] ${context}: ${error instanceof Error ? error.message : String(error)}`));
   }
 
+  /**
+   * A logger with nothing to recover: no spool, no write-ahead log, undelivered batches only in
+   * memory. Workers, where each request gets its own (api/trajectory-logging/request-scoped.ts).
+   */
+  static withoutSpool(options: Omit<TrajectoryLoggerOptions, 'spool' | 'wal'>): TrajectoryLogger {
+    return new TrajectoryLogger(options);
+  }
+
   /** Creates a logger and starts delivering whatever a previous process left in the spool. */
   static async open(options: TrajectoryLoggerOptions): Promise<TrajectoryLogger> {
     const logger = new TrajectoryLogger(options);

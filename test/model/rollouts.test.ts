@@ -9,6 +9,7 @@ import { Sandbox } from '../../api/sandbox/index.ts';
 import { createQuickJSNodeExecutor } from '../../api/sandbox/quickjs/node.ts';
 import { readTrajectories } from '../../core/logging/read.ts';
 import { TrajectoryLogger } from '../../core/logging/trajectory-logger.ts';
+import { processWideLogging } from '../../api/trajectory-logging/index.ts';
 import { LocalQueue } from '../../core/queue/local.ts';
 import { decodeQueueMessage } from '../../core/schemas/queue-message.ts';
 import { FsObjectStore } from '../../core/storage/fs.ts';
@@ -57,7 +58,7 @@ describe('runRollouts', () => {
       sandbox,
       runtime: 'node',
       served: () => ({ backend, checkpoint: { version: 'v0', toolBudget: 2 } }),
-      trajectoryLogger: logger,
+      trajectoryLogging: processWideLogging(logger),
       log: () => {},
     });
     const fetch = (url: string, init: RequestInit) => Promise.resolve(app.request(url, init));

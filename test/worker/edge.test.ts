@@ -63,6 +63,8 @@ let bundleDir = '';
 let modelServer: RunningServer | undefined;
 let mf: Miniflare | undefined;
 const cloudflare = fakeCloudflare(TOKEN);
+/** What workerd printed: its warnings about requests sharing promises land here. */
+let runtimeOutput = '';
 
 async function bucket(): Promise<R2ObjectStore> {
   return new R2ObjectStore((await mf!.getR2Bucket('CHECKPOINTS', 'cir')) as unknown as R2BucketLike);
@@ -116,6 +118,14 @@ beforeAll(async () => {
   });
   mf = new Miniflare({
     cf: false,
+    handleRuntimeStdio(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream) {
+      for (const stream of [stdout, stderr]) {
+        stream.on('data', (chunk: Buffer) => {
+          runtimeOutput += chunk.toString();
+          process.stderr.write(chunk);
+        });
+      }
+    },
     workers: [
       worker(
         'cir',
@@ -177,7 +187,8 @@ describe('the Worker in workerd with R2, Queues, a model server and the trainer'
     const info = await until('the Worker serving base', () => call('cir', '/v1/info'), (r) => r.json.checkpoint?.version === 'base');
     expect(info.json).toMatchObject({ runtime: 'workerd', checkpoint: { version: 'base', tool_budget: 2, watch: { prefix: 'checkpoints', serving: 'base' } } });
 
-    // Concurrent requests share the isolate's logger: every sample of each must reach R2 and the queue.
+    // Concurrent requests, each with its own logger: every sample of each must reach R2 and the queue,
+    // and no request may settle a promise another request's context created.
     const problems = ['What is 407 times 94? Give the answer modulo 748.', 'Find gcd(868, 651).', 'What is the sum of the digits of 2^20?'];
     const golds = ['110', '217', '31'];
     const solved = await Promise.all(problems.map((problem, i) => call('cir', '/v1/solve', { problem, gold: golds[i], n: 2, temperature: 1, seed: i })));
@@ -194,6 +205,9 @@ describe('the Worker in workerd with R2, Queues, a model server and the trainer'
     const records = (await Promise.all(messages.map((message) => readTrajectories(store, message)))).flat();
     expect(records.map((r) => r.id).sort()).toEqual(samples.map((s) => s.trajectory_id).sort());
     expect(records[0]).toMatchObject({ checkpoint_version: 'base', model: EMBEDDED_MODEL_NAME, budget: { limit: 2 } });
+    // One request, one group, one batch.
+    expect(messages.map((m) => m.count).sort()).toEqual([2, 2, 2]);
+    expect(runtimeOutput).not.toMatch(/different request/i);
 
     const queue = new CloudflareHttpQueue({ accountId: 'acc', queueId: 'q1', apiToken: TOKEN, fetch: cloudflare.fetch });
     const trainer = await Trainer.open({
