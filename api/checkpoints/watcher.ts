@@ -13,6 +13,7 @@ import { parseCheckpointManifest, type CheckpointManifest } from '../../core/sch
 import { sha256File } from '../../core/storage/files.ts';
 import type { ObjectStore } from '../../core/storage/object-store.ts';
 import type { ModelBackend } from '../models/types.ts';
+import { servedCheckpoint } from '../models/served.ts';
 import type { ServedSlot } from './slot.ts';
 import { CheckpointRefusals, POINTER_REFUSAL } from './refusals.ts';
 import { SwapHistory } from './swaps.ts';
@@ -130,7 +131,7 @@ export class CheckpointWatcher implements CheckpointControl {
         if ((await sha256File(join(dir, path))) !== expected) throw new Error(`${path} changed on disk`);
       }
       const backend = await this.options.load(dir, manifest);
-      this.options.slot.install({ backend, checkpoint: { version: manifest.version, toolBudget: manifest.tool_budget.limit } });
+      this.options.slot.install({ backend, checkpoint: servedCheckpoint(manifest) });
     } catch (error) {
       this.options.log?.(`the cached checkpoint ${manifest.version} cannot be served: ${(error as Error).message}`);
       return false;
@@ -230,7 +231,7 @@ export class CheckpointWatcher implements CheckpointControl {
         return { outcome: 'unchanged' };
       }
       const previous = this.serving;
-      this.options.slot.install({ backend, checkpoint: { version: manifest.version, toolBudget: manifest.tool_budget.limit } });
+      this.options.slot.install({ backend, checkpoint: servedCheckpoint(manifest) });
       this.serving = manifest.version;
       this.swappedIn.record(manifest.version);
       this.lastError = null;

@@ -10,6 +10,7 @@ import type { CheckpointControl, CheckpointWatchStatus, CheckResult } from '../c
 import { ApiError } from '../errors.ts';
 import { tokenizerFromFiles, type HfTokenizerFiles, type TokenizerConfig } from '../models/hf-tokenizer.ts';
 import { OpenAIBackend, type OpenAIServerOptions } from '../models/openai/backend.ts';
+import { servedCheckpoint } from '../models/served.ts';
 import { MODEL_RETRY_AFTER_S } from '../routes/completions.ts';
 
 /**
@@ -176,7 +177,7 @@ export class EdgeServing implements CheckpointControl {
       return this.failed(`model server ${this.options.server.baseUrl}: ${(error as Error).message}`);
     }
     const previous = this.serving;
-    this.slot.install({ backend, checkpoint: { version, ...(manifest && { toolBudget: manifest.tool_budget.limit }) } });
+    this.slot.install({ backend, checkpoint: manifest ? servedCheckpoint(manifest) : { version } });
     this.serving = version;
     this.lastError = null;
     if (manifest) {

@@ -1,3 +1,4 @@
+import type { CheckpointManifest } from '../../core/schemas/checkpoint.ts';
 import type { ModelBackend } from './types.ts';
 
 /**
@@ -12,5 +13,16 @@ export interface ServedModel {
     version: string;
     /** Default tool-call budget of this checkpoint (its manifest's `tool_budget`); undefined: server default. */
     toolBudget?: number;
+    /** Per-call tool timeout of this checkpoint (its manifest's `tool_timeout_ms`); undefined: server default. */
+    toolTimeoutMs?: number;
+  };
+}
+
+/** What a published checkpoint's manifest says about how to serve it. */
+export function servedCheckpoint(manifest: CheckpointManifest): ServedModel['checkpoint'] {
+  return {
+    version: manifest.version,
+    toolBudget: manifest.tool_budget.limit,
+    ...(manifest.tool_timeout_ms !== undefined && { toolTimeoutMs: manifest.tool_timeout_ms }),
   };
 }

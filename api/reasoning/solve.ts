@@ -84,7 +84,9 @@ export function prepareSolve(served: ServedModel, sandbox: Pick<Sandbox, 'limits
   if (maxTokensPerTurn !== undefined && !(Number.isSafeInteger(maxTokensPerTurn) && maxTokensPerTurn >= 1)) {
     throw new SolveInputError(`max_tokens_per_turn must be an integer >= 1, got ${maxTokensPerTurn}`);
   }
-  return { n, budget, maxTokens, maxTokensPerTurn, toolTimeoutMs: toolTimeoutMs ?? settings.toolTimeoutMs, temperature, topP, promptIds };
+  // The checkpoint's timeout is what training chose; the sandbox's maximum still bounds it.
+  const checkpointTimeoutMs = checkpoint.toolTimeoutMs === undefined ? undefined : Math.min(checkpoint.toolTimeoutMs, maxToolTimeoutMs);
+  return { n, budget, maxTokens, maxTokensPerTurn, toolTimeoutMs: toolTimeoutMs ?? checkpointTimeoutMs ?? settings.toolTimeoutMs, temperature, topP, promptIds };
 }
 
 /** See index.ts. */
@@ -240,6 +242,7 @@ export async function solveProblem(served: ServedModel, sandbox: Sandbox, reques
       checkpointVersion: checkpoint.version,
       promptTokens: promptIds.length,
       toolBudget: budget,
+      toolTimeoutMs: toolTimeoutMs ?? null,
       samples: settled.map((s) => (s as PromiseFulfilledResult<SampleResult>).value),
     };
   } finally {

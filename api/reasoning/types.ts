@@ -161,6 +161,8 @@ export interface SolveResult {
   promptTokens: number;
   /** The tool budget each sample had. */
   toolBudget: number;
+  /** The wall-clock limit of each tool call (request, else checkpoint, else server); null: the sandbox's default. */
+  toolTimeoutMs: number | null;
   samples: SampleResult[];
 }
 

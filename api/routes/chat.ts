@@ -80,6 +80,7 @@ function cirJson(result: SolveResult) {
     request_id: result.requestId,
     checkpoint_version: result.checkpointVersion,
     tool_budget: result.toolBudget,
+    tool_timeout_ms: result.toolTimeoutMs,
     choices: result.samples.map(choiceExtras),
   };
 }

@@ -56,5 +56,5 @@ function checkpointInfo(deps: InfoDeps) {
   const checkpoint = deps.checkpoint?.();
   const watch = deps.checkpointWatch?.() ?? null;
   if (!checkpoint && !watch) return null;
-  return { version: checkpoint?.version ?? null, tool_budget: checkpoint?.toolBudget ?? null, watch };
+  return { version: checkpoint?.version ?? null, tool_budget: checkpoint?.toolBudget ?? null, tool_timeout_ms: checkpoint?.toolTimeoutMs ?? null, watch };
 }

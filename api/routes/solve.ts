@@ -56,6 +56,7 @@ function summaryJson(result: SolveResult) {
     checkpoint_version: result.checkpointVersion,
     group_id: result.groupId,
     tool_budget: result.toolBudget,
+    tool_timeout_ms: result.toolTimeoutMs,
     prompt_tokens: result.promptTokens,
   };
 }

@@ -93,6 +93,7 @@ export function settingsToOptions(settings: TrainSettings) {
     minRecords: settings.min_records,
     epochs: settings.epochs,
     schedule: parseBudgetSchedule(settings.budget),
+    ...(settings.tool_timeout_ms !== null && { toolTimeoutMs: settings.tool_timeout_ms }),
   } satisfies Partial<TrainerOptions>;
   return { batch, engine, trainer };
 }

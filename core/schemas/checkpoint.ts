@@ -4,10 +4,13 @@ import { formatIssues } from './issues.ts';
 
 /**
  * The manifest published with each trainer checkpoint: which files make it up (with their hashes, so
- * a consumer can verify what it downloaded), where it came from, and the tool budget the rollouts that
- * train the next step should use.
+ * a consumer can verify what it downloaded), where it came from, and the tool budget (and per-call tool
+ * timeout) the rollouts that train the next step should use.
+ *
+ * Version 2 added `tool_timeout_ms`; version 1 manifests (without it) are still read.
  */
-export const CHECKPOINT_SCHEMA_VERSION = 1;
+export const CHECKPOINT_SCHEMA_VERSION = 2;
+const READABLE_SCHEMA_VERSIONS = [1, 2] as const;
 
 const step = z.number().int().nonnegative();
 
@@ -25,9 +28,9 @@ export const ToolBudgetScheduleSchema = z
   });
 
 export const CheckpointManifestSchema = z.strictObject({
-  schema_version: z.literal(CHECKPOINT_SCHEMA_VERSION, {
+  schema_version: z.union(READABLE_SCHEMA_VERSIONS.map((v) => z.literal(v)), {
     error: (issue) =>
-      `unsupported checkpoint manifest schema_version ${JSON.stringify(issue.input)} (this build reads ${CHECKPOINT_SCHEMA_VERSION})`,
+      `unsupported checkpoint manifest schema_version ${JSON.stringify(issue.input)} (this build reads ${READABLE_SCHEMA_VERSIONS.join(' and ')})`,
   }),
   /** This checkpoint's version, as recorded in trajectories' `checkpoint_version`. */
   version: z.string().min(1),
@@ -49,6 +52,11 @@ export const CheckpointManifestSchema = z.strictObject({
     /** Limits from each step on, e.g. [{ step: 0, limit: 2 }, { step: 100, limit: 3 }]. */
     schedule: ToolBudgetScheduleSchema,
   }),
+  /**
+   * Wall-clock limit of each tool call in the rollouts served with this checkpoint (a request's
+   * tool_timeout_ms still overrides it, up to the sandbox's maximum); absent: the server's CIR_TOOL_TIMEOUT_MS.
+   */
+  tool_timeout_ms: z.number().int().positive().optional(),
   metrics: z.record(z.string(), z.number()),
   /** Tokenizer identity (a path in `files` or a hub id) the token ids in trajectories refer to. */
   tokenizer: z.string().min(1),

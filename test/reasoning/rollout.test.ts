@@ -34,9 +34,16 @@ afterAll(async () => {
 
 const encode = (text: string) => tokenizer.encode(text, { addSpecialTokens: false });
 
-function setup(scripts: readonly ScriptPiece[] | ((i: number) => readonly ScriptPiece[]), options: { toolBudget?: number; tokenDelayMs?: number } = {}) {
+function setup(scripts: readonly ScriptPiece[] | ((i: number) => readonly ScriptPiece[]), options: { toolBudget?: number; toolTimeoutMs?: number; tokenDelayMs?: number } = {}) {
   const backend = new ScriptedBackend(tokenizer, typeof scripts === 'function' ? scripts : () => scripts, { tokenDelayMs: options.tokenDelayMs });
-  const served: ServedModel = { backend, checkpoint: { version: 'ckpt-7', ...(options.toolBudget !== undefined && { toolBudget: options.toolBudget }) } };
+  const served: ServedModel = {
+    backend,
+    checkpoint: {
+      version: 'ckpt-7',
+      ...(options.toolBudget !== undefined && { toolBudget: options.toolBudget }),
+      ...(options.toolTimeoutMs !== undefined && { toolTimeoutMs: options.toolTimeoutMs }),
+    },
+  };
   const logged: TrajectoryRecord[] = [];
   /** How many records each accept() call handed over. */
   const handovers: number[] = [];
@@ -205,6 +212,20 @@ describe('rollout boundaries', () => {
     expect(result.samples[0]!.segments.find((s) => s.type === 'output')).toMatchObject({ status: 'timeout' });
     await expect(solve({ toolTimeoutMs: 0 })).rejects.toThrow(/tool_timeout_ms must be an integer in \[1, 30000\], got 0/);
     await expect(solve({ toolTimeoutMs: 60_000 })).rejects.toThrow(/tool_timeout_ms must be an integer in \[1, 30000\], got 60000/);
+  });
+
+  it("takes the tool timeout from the request, else the checkpoint's (up to the sandbox's maximum), else the server's", async () => {
+    const { solve, logged } = setup(['```javascript\nfor (;;) {}\n```\n', '\\boxed{0}'], { toolTimeoutMs: 250 });
+    const fromCheckpoint = await solve({}, { settings: { toolTimeoutMs: 20_000 } });
+    expect(fromCheckpoint.toolTimeoutMs).toBe(250);
+    expect(logged[0]!.tool_calls[0]).toMatchObject({ status: 'timeout' });
+    expect(logged[0]!.tool_calls[0]!.duration_ms).toBeLessThan(10_000); // the checkpoint's 250 ms, not the server's 20 s
+    expect((await solve({ toolTimeoutMs: 400 })).toolTimeoutMs).toBe(400);
+
+    const { solve: solveLong } = setup(['\\boxed{0}'], { toolTimeoutMs: 90_000 });
+    expect((await solveLong()).toolTimeoutMs).toBe(30_000); // the sandbox's maximum bounds what training chose
+    const { solve: solvePlain } = setup(['\\boxed{0}']);
+    expect((await solvePlain({}, { settings: { toolTimeoutMs: 1_234 } })).toolTimeoutMs).toBe(1_234);
   });
 
   it('takes the budget from the request over the checkpoint, up to the server cap', async () => {

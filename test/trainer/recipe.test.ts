@@ -53,6 +53,8 @@ describe('cir train --recipe and settings flags', () => {
       policyLoss: { clipLow: 0.2, clipHigh: 0.28, clipRatioC: 3, lossAggregation: 'token-mean', lossNormTokens: null, klCoef: 0, entropyCoef: 0 },
     });
     expect(settingsToOptions(mergeSettings(loadRecipe('drgrpo'))).batch).toMatchObject({ estimator: 'grpo', normByStd: false });
+    expect(options.trainer).not.toHaveProperty('toolTimeoutMs'); // none: the API's own
+    expect(settingsToOptions({ ...cir, tool_timeout_ms: 4_000 }).trainer).toMatchObject({ toolTimeoutMs: 4_000 });
   });
 
   it('records the settings in the run directory; flags override the recipe; a resumed run keeps them and logs a change', async () => {
@@ -104,6 +106,7 @@ describe('cir train --recipe and settings flags', () => {
       [['--dual-clip', '0.5'], /--dual-clip "0.5"/],
       [['--loss-norm-tokens', '100'], /loss_norm_tokens applies to loss_agg seq-mean-token-sum-norm only/],
       [['--budget', '2:1,0:3'], /--budget "2:1,0:3": must be a tool-call budget schedule/],
+      [['--tool-timeout-ms', '0'], /--tool-timeout-ms "0": Too small/i],
     ];
     const badFile = join(fixture.root, 'bad-recipe.json');
     await writeFile(badFile, JSON.stringify({ lr: 1e-6, learning_rate: 1e-6 }));

@@ -61,7 +61,7 @@ describe('cir train (Trainer)', () => {
     });
     try {
       for (let i = 0; i < 3; i++) await sendBatch(store, queue, fixture.records.slice(i * 8, i * 8 + 8));
-      const trainer = await Trainer.open(options()); // no init: starts from the published 'init'
+      const trainer = await Trainer.open(options({ toolTimeoutMs: 1_500 })); // no init: starts from the published 'init'
       try {
         expect(await trainer.consume()).toMatchObject({ messages: 3, accepted: 24 });
         const result = (await trainer.trainStep()) as StepResult;
@@ -73,7 +73,14 @@ describe('cir train (Trainer)', () => {
       }
       const pointer = (await readLatestPointer(store, 'ckpt'))!;
       const { manifest } = await readPointedManifest(store, 'ckpt', pointer);
-      expect(manifest).toMatchObject({ version: 'run-step-000001', parent: 'init', step: 1, tool_budget: { limit: 2, schedule: [{ step: 0, limit: 2 }, { step: 2, limit: 3 }] } });
+      expect(manifest).toMatchObject({
+        schema_version: 2,
+        version: 'run-step-000001',
+        parent: 'init',
+        step: 1,
+        tool_budget: { limit: 2, schedule: [{ step: 0, limit: 2 }, { step: 2, limit: 3 }] },
+        tool_timeout_ms: 1_500,
+      });
       expect(manifest.metrics.records).toBe(24);
       // Trained weights, not the initial ones, were published.
       expect(manifest.files['model.onnx']).not.toBe(JSON.parse(await readFile(join(fixture.root, 'e2e', 'objects', 'ckpt', 'init', 'manifest.json'), 'utf8')).files['model.onnx']);
@@ -83,7 +90,7 @@ describe('cir train (Trainer)', () => {
       do {
         info = (await (await fetch(`${server.url}/v1/info`)).json()) as typeof info;
       } while (info.checkpoint.version !== 'run-step-000001' && Date.now() < deadline && (await new Promise((r) => setTimeout(r, 50)), true));
-      expect(info.checkpoint).toMatchObject({ version: 'run-step-000001', tool_budget: 2 });
+      expect(info.checkpoint).toMatchObject({ version: 'run-step-000001', tool_budget: 2, tool_timeout_ms: 1_500 });
       const completion = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'x', max_tokens: 3 }) });
       expect(completion.status).toBe(200);
     } finally {

@@ -36,6 +36,8 @@ export interface PublishOptions {
   parent: string | null;
   step: number;
   schedule: ToolBudgetSchedule;
+  /** Per-call tool timeout the API applies while serving this checkpoint; absent: the server's. */
+  toolTimeoutMs?: number;
   metrics?: Record<string, number>;
   /** Fixed by callers that may retry, so the retried manifest is byte-identical. Default now. */
   createdAt?: string;
@@ -116,6 +118,7 @@ export async function publishCheckpoint(options: PublishOptions): Promise<Publis
     step: options.step,
     files: Object.fromEntries(files.map((f) => [f.path, f.sha256])),
     tool_budget: { limit: budgetAt(options.schedule, options.step), schedule: options.schedule },
+    ...(options.toolTimeoutMs !== undefined && { tool_timeout_ms: options.toolTimeoutMs }),
     metrics: options.metrics ?? {},
     tokenizer: 'tokenizer.json',
     chat_template: await readModelChatTemplate(options.modelDir),

@@ -46,7 +46,15 @@ export const RunStateSchema = z.object({
   expected_latest: z.string().nullable(),
   /** A committed step whose checkpoint is not yet (known to be) published. */
   pending_publish: z
-    .object({ version: z.string(), step: z.number().int(), parent: z.string().nullable(), created_at: z.string(), metrics: z.record(z.string(), z.number()) })
+    .object({
+      version: z.string(),
+      step: z.number().int(),
+      parent: z.string().nullable(),
+      created_at: z.string(),
+      metrics: z.record(z.string(), z.number()),
+      /** Fixed at the commit, like created_at, so a retried publish writes the same manifest. */
+      tool_timeout_ms: z.number().int().positive().nullable().default(null),
+    })
     .nullable(),
   /**
    * Ids of records from entries up to trained_through that no step has trained on yet: their group was

@@ -41,6 +41,8 @@ export interface TrainerOptions {
   init?: { dir: string; version: string | null };
   /** Tool budget schedule; default: the run's (or 2 calls from step 0 for a new run). */
   schedule?: ToolBudgetSchedule;
+  /** Per-call tool timeout written into each checkpoint it publishes; default: none (the API's own). */
+  toolTimeoutMs?: number;
   /** Records per step, in whole groups (the first group always fits). Default 64; ignored with batchGroups. */
   batchRecords?: number;
   /** Groups (problems) per step, as verl's train_batch_size counts prompts. */
@@ -294,7 +296,14 @@ export class Trainer {
       held: selection.held,
       set_aside: setAsideTotal,
       model: { dir: modelRel, version: this.state.model.version, engine_state: engineRel },
-      pending_publish: { version, step, parent: this.state.model.version, created_at: new Date().toISOString(), metrics: numericMetrics(metrics) },
+      pending_publish: {
+        version,
+        step,
+        parent: this.state.model.version,
+        created_at: new Date().toISOString(),
+        metrics: numericMetrics(metrics),
+        tool_timeout_ms: this.options.toolTimeoutMs ?? null,
+      },
       last_metrics: metrics,
     };
     await writeRunState(runDir, this.state); // the commit point
@@ -323,6 +332,7 @@ export class Trainer {
         parent: pending.parent,
         step: pending.step,
         schedule: this.state.schedule,
+        ...(pending.tool_timeout_ms !== null && { toolTimeoutMs: pending.tool_timeout_ms }),
         metrics: pending.metrics,
         createdAt: pending.created_at,
         expectLatest: this.state.expected_latest,
