@@ -7,7 +7,8 @@
  *  - A/B: CPU and wall time per rollout, on vs off (best rollout of each mode, and the median of
  *    per-round ratios). On the shared 2-core machine, with other tenants' load, these swing by
  *    ±15% from run to run around differences of a few percent, so they are printed, not judged.
- *  - Replayed (judged): every trajectory the "on" rollouts logged is handed again, with nothing
+ *  - Replayed (judged): every trajectory the "on" rollouts logged is handed again (in the same
+ *    accept() calls: one per rollout, as a request hands over its group), with nothing
  *    else running, to a fresh logger of the same setup (accept: validation and serialisation;
  *    flush: gzip, checksums, spool, store, queue), and its CPU time per rollout is compared with a
  *    rollout's CPU time with logging off. Process CPU time counts every thread, so it cannot be
@@ -63,11 +64,11 @@ const cpuMsSince = (start: NodeJS.CpuUsage) => {
 const percent = (ratio: number) => `${((ratio - 1) * 100).toFixed(1)}%`;
 
 /** CPU time a fresh logger (the server's default setup) spends taking in and delivering `records`. */
-async function replayLogging(records: readonly TrajectoryRecord[], dataDir: string): Promise<number> {
+async function replayLogging(handovers: readonly (readonly TrajectoryRecord[])[], dataDir: string): Promise<number> {
   const logging = await createTrajectoryLoggingFromEnv({}, { dataDir });
   try {
     const start = process.cpuUsage();
-    for (const record of records) await logging.logger.accept(record);
+    for (const records of handovers) await logging.logger.accept(records);
     await logging.logger.flush();
     return cpuMsSince(start);
   } finally {
@@ -82,10 +83,11 @@ export async function benchRollout(): Promise<void> {
   const sandbox = new Sandbox({ executors: [createQuickJSNodeExecutor({ threads: 2 })], limits: execLimits(loadConfig({})), queueLimit: 256 });
   const logging = await createTrajectoryLoggingFromEnv({}, { dataDir: join(dataDir, 'run') });
   const loggingNoWal = await createTrajectoryLoggingFromEnv({ CIR_TRAJ_WAL: 'off' }, { dataDir: join(dataDir, 'run-no-wal') });
-  const logged: TrajectoryRecord[] = [];
+  /** What each accept() of the "on" rollouts handed over. */
+  const logged: (readonly TrajectoryRecord[])[] = [];
   const logger: TrajectorySink = {
     accept: (records) => {
-      logged.push(...records);
+      logged.push(records);
       return logging.logger.accept(records);
     },
   };
