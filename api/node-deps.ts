@@ -3,6 +3,7 @@ import { createSandboxFromConfig, type Sandbox } from './sandbox/index.ts';
 import type { Executor, Language } from './sandbox/types.ts';
 import { createQuickJSNodeExecutor } from './sandbox/quickjs/node.ts';
 import { createPythonExecutor, probePython } from './sandbox/python/index.ts';
+import { mentionsAnyOf } from './sandbox/python/imports.ts';
 import { createSandboxFusionExecutor } from './sandbox/sandboxfusion.ts';
 
 /**
@@ -11,14 +12,32 @@ import { createSandboxFusionExecutor } from './sandbox/sandboxfusion.ts';
  * Shared by `cir serve` and `cir exec` so both run code identically; `shared`: the server's, whose
  * callers get their shares of each executor (CIR_EXEC_CALLER_*).
  */
-export async function createNodeSandbox(config: Config, { shared = false }: { shared?: boolean } = {}): Promise<Sandbox> {
-  const executors: Executor[] = [createQuickJSNodeExecutor({ threads: config.CIR_EXEC_CONCURRENCY })];
+export interface NodeSandboxOptions {
+  /** The server's sandbox, whose callers get their shares of each executor. */
+  shared?: boolean;
+  /**
+   * One snippet and done (`cir exec`): only its language's executor starts, one sandbox of it, and
+   * preloaded Python sandboxes only for the modules the snippet names (warming sympy costs ~0.4 s of CPU).
+   */
+  oneShot?: { language: Language; code: string };
+}
+
+export async function createNodeSandbox(config: Config, { shared = false, oneShot }: NodeSandboxOptions = {}): Promise<Sandbox> {
+  const executors: Executor[] = [];
   const unavailableReasons: Partial<Record<Language, string>> = {};
+  const concurrency = oneShot ? 1 : config.CIR_EXEC_CONCURRENCY;
+  const wanted = (language: Language) => !oneShot || oneShot.language === language;
+  const notStarted = (language: Language) => `not started: this one-shot run is ${oneShot?.language}, not ${language}`;
+  if (wanted('javascript')) executors.push(createQuickJSNodeExecutor({ threads: concurrency }));
+  else unavailableReasons.javascript = notStarted('javascript');
+  const pythonMode = wanted('python') ? config.CIR_PYTHON_EXECUTOR : null;
+  if (!pythonMode) unavailableReasons.python = notStarted('python');
+  const preloadModules = oneShot ? config.CIR_PYTHON_PRELOAD.filter((name) => mentionsAnyOf([name])(oneShot.code)) : config.CIR_PYTHON_PRELOAD;
 
   const remote = () =>
     createSandboxFusionExecutor({ url: config.CIR_SANDBOX_URL!, apiKey: config.CIR_SANDBOX_API_KEY, languages: ['python'] });
 
-  switch (config.CIR_PYTHON_EXECUTOR) {
+  switch (pythonMode) {
     case 'off':
       unavailableReasons.python = 'disabled by CIR_PYTHON_EXECUTOR=off';
       break;
@@ -31,14 +50,14 @@ export async function createNodeSandbox(config: Config, { shared = false }: { sh
       if (probe.available) {
         const python = createPythonExecutor({
           pythonBin: config.CIR_PYTHON_BIN,
-          poolSize: config.CIR_EXEC_CONCURRENCY,
-          preloadModules: config.CIR_PYTHON_PRELOAD,
+          poolSize: concurrency,
+          preloadModules,
         });
         const gaps = python.containment.not_contained;
         // Said once at start-up as well as in /v1/info: an operator should not have to look to learn it.
         for (const gap of gaps) console.warn(`python sandbox: not contained on this host: ${gap}`);
         executors.push(python);
-      } else if (config.CIR_PYTHON_EXECUTOR === 'bwrap') {
+      } else if (pythonMode === 'bwrap') {
         throw new Error(`CIR_PYTHON_EXECUTOR=bwrap but the Python sandbox is unavailable: ${probe.reason}`);
       } else if (config.CIR_SANDBOX_URL) {
         executors.push(remote());
