@@ -1,6 +1,7 @@
 import { deleteJson, getJson, postJson } from '../api.ts';
 import { clear, fmt, h } from '../dom.ts';
 import { barChart } from '../plot.ts';
+import { poller } from '../poll.ts';
 import type { Page, Shell } from '../shell.ts';
 
 /**
@@ -57,8 +58,6 @@ export function evalsPage(shell: Shell, params: string[]): Page {
   const report = h('div', { 'data-role': 'eval-report' });
   let selected: string | null = params[0] ?? null;
   const compared = new Set<string>();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stopped = false;
   let runs: EvalRun[] = [];
   let rendered = false;
 
@@ -135,7 +134,7 @@ export function evalsPage(shell: Shell, params: string[]): Page {
     );
   };
 
-  const poll = async () => {
+  const polling = poller(async () => {
     try {
       const fresh = (await getJson<{ data: EvalRun[] }>('/v1/evals')).data.sort((a, b) => b.created_at.localeCompare(a.created_at));
       // Re-drawn only when something changed, so a keyboard user's focus is not taken away every poll.
@@ -147,18 +146,12 @@ export function evalsPage(shell: Shell, params: string[]): Page {
     } catch (error) {
       shell.showError(error);
     }
-    if (!stopped) timer = setTimeout(() => void poll(), runs.some((r) => r.status === 'running') ? POLL_MS : POLL_MS * 5);
-  };
-  void poll();
+    return runs.some((r) => r.status === 'running') ? POLL_MS : POLL_MS * 5;
+  });
+  polling.start();
 
   const element = h('section', { 'aria-labelledby': 'evals-title' }, h('h2', { id: 'evals-title' }, 'Evaluations'), form, list, report);
-  return {
-    element,
-    dispose() {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+  return { element, dispose: polling.dispose };
 }
 
 function runReport(r: EvalRun, shell: Shell): HTMLElement {

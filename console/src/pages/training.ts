@@ -1,6 +1,7 @@
 import { ApiProblem, getJson } from '../api.ts';
 import { clear, fmt, h, present } from '../dom.ts';
 import { lineChart } from '../plot.ts';
+import { poller } from '../poll.ts';
 import type { Page, Shell } from '../shell.ts';
 
 /**
@@ -52,8 +53,6 @@ export function trainingPage(shell: Shell, params: string[]): Page {
   const plots = h('div', { class: 'charts', 'data-role': 'plots' });
   const runFacts = h('p', { class: 'muted', 'data-role': 'run-facts' });
   const checkpoints = h('div', { 'data-role': 'checkpoints' });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stopped = false;
   let run: string | null = params[0] ?? null;
   let metrics: Metrics[] = [];
   let shownCheckpoints = '';
@@ -104,10 +103,10 @@ export function trainingPage(shell: Shell, params: string[]): Page {
     }
   };
 
-  const tick = async () => {
+  const polling = poller(async () => {
     await Promise.all([pollRun(), loadCheckpoints()]);
-    if (!stopped) timer = setTimeout(() => void tick(), POLL_MS);
-  };
+    return POLL_MS;
+  });
 
   runSelect.addEventListener('change', () => {
     location.hash = `#/training/${encodeURIComponent(runSelect.value)}`;
@@ -123,12 +122,12 @@ export function trainingPage(shell: Shell, params: string[]): Page {
         runSelect.append(...runs.data.map((r) => h('option', { value: r.name, selected: r.name === run }, `${r.name} (step ${r.step})`)));
         runNote.textContent = `${runs.data.length} run${runs.data.length > 1 ? 's' : ''} in ${runs.runs_dir}`;
       }
-      void tick();
+      polling.start();
     },
     (error) => {
       runNote.textContent = error instanceof ApiProblem && error.kind === 'unsupported' ? error.message : '';
       shell.showError(error);
-      void tick();
+      polling.start();
     },
   );
 
@@ -141,13 +140,7 @@ export function trainingPage(shell: Shell, params: string[]): Page {
     h('h2', {}, 'Checkpoints'),
     checkpoints,
   );
-  return {
-    element,
-    dispose() {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+  return { element, dispose: polling.dispose };
 }
 
 function renderCheckpoints(into: HTMLElement, c: Checkpoints): void {
