@@ -4,6 +4,7 @@ import type { Grader } from '../grader.ts';
 import { TIMEOUT_RESULT } from '../grader.ts';
 import type { GradePrediction, GradeResult } from '../index.ts';
 import { resolveOptions, type GradeOptions } from '../options.ts';
+import { startBundledThread } from './bundle.ts';
 
 /**
  * Grading off the event loop with a hard deadline (Node): a pool of worker threads, each grading one
@@ -21,7 +22,7 @@ export interface GradingPoolOptions {
   graceMs?: number;
   /** Gradings waiting for a thread beyond this are refused (the caller's problem: too many at once). Default 10 000. */
   maxQueued?: number;
-  /** The threads' module (one speaking this protocol); tests give one that can be made to hang. Default: worker-thread.ts. */
+  /** The threads' JavaScript module (one speaking this protocol); tests give one that can be made to hang. Default: worker-thread.ts, bundled. */
   entry?: URL;
 }
 
@@ -34,7 +35,7 @@ export interface GradeRequest {
 
 export type GradeReply = { id: number; result: GradeResult } | { id: number; error: string };
 
-const ENTRY = new URL('./thread-entry.mjs', import.meta.url);
+const THREAD_SOURCE = new URL('./worker-thread.ts', import.meta.url);
 
 interface Task {
   request: GradeRequest;
@@ -111,7 +112,7 @@ export class GradingPool implements Grader {
   private readonly size: number;
   private readonly graceMs: number;
   private readonly maxQueued: number;
-  private readonly entry: URL;
+  private readonly entry: URL | undefined;
   private nextId = 1;
   private closed = false;
   /** Threads stopped at their deadline (for /v1/info and tests). */
@@ -121,7 +122,7 @@ export class GradingPool implements Grader {
     this.size = options.threads ?? Math.min(2, availableParallelism());
     this.graceMs = options.graceMs ?? 1_000;
     this.maxQueued = options.maxQueued ?? 10_000;
-    this.entry = options.entry ?? ENTRY;
+    this.entry = options.entry;
     for (let i = 0; i < this.size; i++) this.spawn();
   }
 
@@ -161,7 +162,7 @@ export class GradingPool implements Grader {
   }
 
   private spawn(): void {
-    const worker = new Worker(this.entry, { execArgv: [] });
+    const worker = this.entry ? new Worker(this.entry, { execArgv: [] }) : startBundledThread(THREAD_SOURCE);
     // Idle threads never keep the process alive; a busy one has its grading's timer, which does.
     worker.unref();
     const thread = new GradingThread(
