@@ -69,12 +69,14 @@ if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
   install -D -m 0644 "$NODE_EXTRA_CA_CERTS" "$rootfs/usr/local/share/cir-local-base/extra-ca.pem"
   extra_ca=(--change 'ENV NODE_EXTRA_CA_CERTS=/usr/local/share/cir-local-base/extra-ca.pem')
 fi
-chroot "$rootfs" groupadd --gid 1000 node
-chroot "$rootfs" useradd --uid 1000 --gid node --shell /bin/bash --create-home node
-chroot "$rootfs" node --version >/dev/null || fail "node does not run in the bookworm rootfs"
-chroot "$rootfs" npm --version >/dev/null || fail "npm does not run in the bookworm rootfs"
+# In the rootfs, without this machine's NODE_EXTRA_CA_CERTS path (Node warns about a missing file).
+in_rootfs() { chroot "$rootfs" env -u NODE_EXTRA_CA_CERTS "$@"; }
+in_rootfs groupadd --gid 1000 node
+in_rootfs useradd --uid 1000 --gid node --shell /bin/bash --create-home node
+in_rootfs node --version >/dev/null || fail "node does not run in the bookworm rootfs"
+in_rootfs npm --version >/dev/null || fail "npm does not run in the bookworm rootfs"
 
-echo "importing as ${TAGS[0]} (node $node_version, npm $(chroot "$rootfs" npm --version))" >&2
+echo "importing as ${TAGS[0]} (node $node_version, npm $(in_rootfs npm --version))" >&2
 tar -C "$rootfs" --numeric-owner -c . | podman import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change "ENV NODE_VERSION=${node_version#v}" \
