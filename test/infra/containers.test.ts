@@ -1,11 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { trainUsage } from '../../cli/commands/train.ts';
 import { containerEnvNames, knownEnvNames, read, readDockerfile, readManifests, ROOT } from './definitions.ts';
 
 /**
- * The container images and Kubernetes objects, checked offline (no container engine runs here): each
+ * The container images and Kubernetes objects, checked offline (building and running the sandbox image takes
+ * root and minutes: infra/sandbox/check-image.sh does it with podman, by hand; below, only that it fits): each
  * Dockerfile copies files that exist and are not excluded from the build context, starts the CLI it
  * installs, and the manifests set only variables the code reads, reference objects they define, and give
  * the sandbox exactly the settings infra/README.md documents.
@@ -127,5 +129,32 @@ describe('the Python sandbox service', () => {
     const backend = ingress.spec.rules[0].http.paths[0].backend.service;
     expect(backend).toEqual({ name: service.metadata.name, port: { name: service.spec.ports[0].name } });
     expect(ingress.spec.tls[0].hosts).toEqual([ingress.spec.rules[0].host]);
+  });
+});
+
+describe('the podman check of the sandbox image (infra/sandbox/check-image.sh: run by hand, as root, for minutes)', () => {
+  const dockerfile = readDockerfile('infra/sandbox/Dockerfile');
+  const check = read('infra/sandbox/check-image.sh');
+
+  it('is executable bash that parses, as is infra/local-base.sh', () => {
+    for (const script of ['infra/sandbox/check-image.sh', 'infra/local-base.sh']) {
+      execFileSync('bash', ['-n', join(ROOT, script)]);
+      expect(statSync(join(ROOT, script)).mode & 0o111, script).not.toBe(0);
+    }
+  });
+
+  it('builds the Dockerfile on the base it names, which infra/local-base.sh makes with that Node major version', () => {
+    expect(check).toContain('-f infra/sandbox/Dockerfile');
+    expect(check).toContain(`BASE=docker.io/library/${dockerfile.from}`);
+    const major = /^node:(\d+)-bookworm/.exec(dockerfile.from)?.[1];
+    expect(major, dockerfile.from).toBeDefined();
+    expect(read('infra/local-base.sh')).toContain(`case "$node_version" in v${major}.*)`);
+  });
+
+  it('runs the image as deployment.yaml does: its uid, no capability, no privilege escalation, read-only root', () => {
+    const [deployment] = readManifests('infra/sandbox/deployment.yaml');
+    expect(check).toContain(`--user ${deployment.spec.template.spec.securityContext.runAsUser} --cap-drop ALL --security-opt no-new-privileges`);
+    expect(check).toContain('--read-only');
+    expect(check).not.toContain('--privileged');
   });
 });

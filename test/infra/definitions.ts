@@ -72,6 +72,8 @@ export function readManifests(path: string): any[] {
 export const containerEnvNames = (env: { name?: string; Name?: string }[] = []): string[] => env.map((e) => e.name ?? e.Name ?? '');
 
 export interface Dockerfile {
+  /** The base image, as FROM names it. */
+  from: string;
   copies: string[];
   workdir: string;
   env: Record<string, string>;
@@ -82,11 +84,12 @@ export interface Dockerfile {
 /** The instructions this check needs (COPY sources, WORKDIR, ENV, ENTRYPOINT, CMD), continuation lines joined. */
 export function readDockerfile(path: string): Dockerfile {
   const lines = read(path).replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  const file: Dockerfile = { copies: [], workdir: '/', env: {}, entrypoint: [], cmd: [] };
+  const file: Dockerfile = { from: '', copies: [], workdir: '/', env: {}, entrypoint: [], cmd: [] };
   for (const line of lines) {
     const [instruction, ...rest] = line.split(/\s+/);
     const args = rest.join(' ');
     if (instruction === 'COPY') file.copies.push(...rest.filter((a) => !a.startsWith('--')).slice(0, -1));
+    if (instruction === 'FROM') file.from = args;
     if (instruction === 'WORKDIR') file.workdir = args;
     if (instruction === 'ENV') for (const m of args.matchAll(/(\w+)=(\S+)/g)) file.env[m[1]!] = m[2]!;
     if (instruction === 'ENTRYPOINT') file.entrypoint = JSON.parse(args);
