@@ -3,7 +3,6 @@ import { createSandboxFromConfig, type Sandbox } from './sandbox/index.ts';
 import type { Executor, Language } from './sandbox/types.ts';
 import { createQuickJSNodeExecutor } from './sandbox/quickjs/node.ts';
 import { createPythonExecutor, probePython } from './sandbox/python/index.ts';
-import { mentionsAnyOf } from './sandbox/python/imports.ts';
 import { createSandboxFusionExecutor } from './sandbox/sandboxfusion.ts';
 
 /**
@@ -16,23 +15,23 @@ export interface NodeSandboxOptions {
   /** The server's sandbox, whose callers get their shares of each executor. */
   shared?: boolean;
   /**
-   * One snippet and done (`cir exec`): only its language's executor starts, one sandbox of it, and
-   * preloaded Python sandboxes only for the modules the snippet names (warming sympy costs ~0.4 s of CPU).
+   * The language of one snippet and done (`cir exec`): only its executor starts, one sandbox of it, and no
+   * preloaded Python sandboxes: a snippet importing sympy pays that import once either way (0.87-0.92 s
+   * per `cir exec` with or without a sympy-preloaded sandbox), and warming them costs ~0.4 s of CPU.
    */
-  oneShot?: { language: Language; code: string };
+  oneShot?: Language;
 }
 
 export async function createNodeSandbox(config: Config, { shared = false, oneShot }: NodeSandboxOptions = {}): Promise<Sandbox> {
   const executors: Executor[] = [];
   const unavailableReasons: Partial<Record<Language, string>> = {};
   const concurrency = oneShot ? 1 : config.CIR_EXEC_CONCURRENCY;
-  const wanted = (language: Language) => !oneShot || oneShot.language === language;
-  const notStarted = (language: Language) => `not started: this one-shot run is ${oneShot?.language}, not ${language}`;
+  const wanted = (language: Language) => !oneShot || oneShot === language;
+  const notStarted = (language: Language) => `not started: this one-shot run is ${oneShot}, not ${language}`;
   if (wanted('javascript')) executors.push(createQuickJSNodeExecutor({ threads: concurrency }));
   else unavailableReasons.javascript = notStarted('javascript');
   const pythonMode = wanted('python') ? config.CIR_PYTHON_EXECUTOR : null;
   if (!pythonMode) unavailableReasons.python = notStarted('python');
-  const preloadModules = oneShot ? config.CIR_PYTHON_PRELOAD.filter((name) => mentionsAnyOf([name])(oneShot.code)) : config.CIR_PYTHON_PRELOAD;
 
   const remote = () =>
     createSandboxFusionExecutor({ url: config.CIR_SANDBOX_URL!, apiKey: config.CIR_SANDBOX_API_KEY, languages: ['python'] });
@@ -51,7 +50,7 @@ export async function createNodeSandbox(config: Config, { shared = false, oneSho
         const python = createPythonExecutor({
           pythonBin: config.CIR_PYTHON_BIN,
           poolSize: concurrency,
-          preloadModules,
+          preloadModules: oneShot ? [] : config.CIR_PYTHON_PRELOAD,
         });
         const gaps = python.containment.not_contained;
         // Said once at start-up as well as in /v1/info: an operator should not have to look to learn it.

@@ -43,7 +43,7 @@ export async function execCommand(argv: string[], io: CommandIO): Promise<number
   const code = file === '-' ? await readAll(io.stdin) : await readFile(file, 'utf8');
   const stdin = values['stdin-file'] ? await readFile(values['stdin-file'], 'utf8') : '';
 
-  const sandbox = await createNodeSandbox(loadConfig(process.env), { oneShot: { language, code } });
+  const sandbox = await createNodeSandbox(loadConfig(process.env), { oneShot: language });
   try {
     const result = await sandbox.execute({
       language,
